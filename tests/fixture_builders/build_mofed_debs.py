@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Build fixture MLNX_OFED 5.0 ``.deb`` packages: ``ofed-scripts`` and ``mlnx-ofed-kernel-dkms``.
+
+They are REAL Debian packages made with ``dpkg-deb --build``, so ``dpkg -i``, ``dpkg-query``,
+``dpkg -s`` and ``dpkg -L`` behave on a test host exactly as they do with the vendor's packages.
+They are modelled on the packages of MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64, whose control
+stanzas and file lists were captured with ``dpkg-deb -f`` / ``dpkg-deb -c`` (copies under
+``fixtures/mlnx-ofed/.../dpkg-deb/``):
+
+* control fields are read from those captures; ``Package``, ``Version``, ``Architecture``,
+  ``Maintainer``, ``Description`` (and every other field) stay as the vendor wrote them, except:
+  ``Installed-Size`` is recomputed for our smaller payload, and the dkms package's ``Depends`` is
+  reduced to what the Debian 12 test images have (see ``DKMS_DEPENDS``);
+* ``/usr/bin/ofed_info`` behaves like the vendor's script (same output, same exit codes; compared
+  with the captured runs under ``fixtures/captured/ofed_info/`` by the contract tests);
+* every other file is a small stand-in: only paths the preflight looks at are shipped.
+
+Shares no code with ``plugins/``: this is test data, built independently of the code it tests.
+
+Usage: ``build_mofed_debs.py --out DIR`` prints the path of each built package, one a line.
+The build is reproducible (fixed mtimes, ``SOURCE_DATE_EPOCH``): the same inputs give the same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+DPKG_DEB_DIR = FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "dpkg-deb"
+OFED_INFO_DIR = FIXTURES / "captured" / "ofed_info"
+
+OFED_SCRIPTS_FIELDS = DPKG_DEB_DIR / "mlnx-5.0_MLNX_LIBS_ofed-scripts_5.0-OFED.5.0.2.1.8_amd64_fields.txt"
+DKMS_FIELDS = DPKG_DEB_DIR / "mlnx-5.0_COMMON_mlnx-ofed-kernel-dkms_5.0-OFED.5.0.2.1.8.1.g5f67178_all_fields.txt"
+# `ofed_info -l` of a host where only ofed-scripts is installed: the listing the script prints.
+OFED_INFO_LISTING = OFED_INFO_DIR / "mlnx-5.0-deb_l.txt"
+OFED_INFO_S = OFED_INFO_DIR / "mlnx-5.0-deb_s.txt"
+OFED_INFO_N = OFED_INFO_DIR / "mlnx-5.0-deb_n.txt"
+
+# The real Depends is "dkms, make, coreutils, pciutils, grep, procps, module-init-tools | kmod, lsof,
+# mlnx-ofed-kernel-utils". dkms, make, lsof and mlnx-ofed-kernel-utils are not in the test images (and
+# installing dkms would try to build the modules), so the fixture keeps only the dependencies the
+# images satisfy; `dpkg -i` then configures the package without --force-depends.
+DKMS_DEPENDS = "coreutils, pciutils, grep, procps, module-init-tools | kmod"
+
+# mtimes of the files in the vendor packages (from the `dpkg-deb -c` captures).
+OFED_SCRIPTS_MTIME = 1483893600  # 2017-01-08 16:40 UTC
+DKMS_MTIME = 1356961080  # 2012-12-31 13:38 UTC
+
+HEADER_MARKER = "OFED_INFO_LISTING_END"
+USAGE = """Usage: $0 [options]
+
+Options:
+    -s       Show package name and version number.
+    -n       Show numerical version number only.
+    -l       List installed packages details (Default option).
+"""
+
+# Constructed (not vendor bytes): a stand-in for the real 3867-byte compat-2.6.h. iscsi-scst's Makefile
+# only needs the file to exist (it forces it in with -include).
+COMPAT_H = """\
+/* Constructed test fixture, not the MLNX_OFED file: stands in for
+ * mlnx-ofed-kernel 5.0 include/linux/compat-2.6.h so that build checks find it. */
+#ifndef LINUX_26_COMPAT_H
+#define LINUX_26_COMPAT_H
+#define COMPAT_BASE "mlnx-ofed-kernel-5.0 fixture"
+#endif /* LINUX_26_COMPAT_H */
+"""
+
+# Constructed: Module.symvers lines in the kernel 6.1 format (crc, symbol, module, export, namespace);
+# CRC values are invented. In a real install the DKMS build writes this file.
+MODULE_SYMVERS = """\
+0x5b3e3d2a\tib_register_client\tdrivers/infiniband/core/ib_core\tEXPORT_SYMBOL\t
+0x6f8e2c11\tib_unregister_client\tdrivers/infiniband/core/ib_core\tEXPORT_SYMBOL\t
+0x1a2b3c4d\trdma_create_id\tdrivers/infiniband/core/rdma_cm\tEXPORT_SYMBOL\t
+"""
+
+COPYRIGHT = """\
+This package is a TEST FIXTURE built by tests/fixture_builders/build_mofed_debs.py of the iser.ofed
+Ansible collection. It carries the name, version and control fields of the {name} package of
+MLNX_OFED_LINUX-5.0-2.1.8.0, but none of its code. It is not Mellanox/NVIDIA software.
+"""
+
+
+def parse_fields(path: Path) -> list[tuple[str, str]]:
+    """Parse a control stanza (``dpkg-deb -f`` output) into ordered (field, value) pairs."""
+    fields: list[tuple[str, str]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            name, value = fields[-1]
+            fields[-1] = (name, value + "\n" + line)
+            continue
+        name, _, value = line.partition(":")
+        fields.append((name, value.strip()))
+    return fields
+
+
+def ofed_info_script() -> str:
+    """The fixture /usr/bin/ofed_info: prints what the vendor's 5.0 script prints."""
+    captured = OFED_INFO_LISTING.read_text(encoding="utf-8")
+    trailer = "Installed Packages:\n-------------------\n"
+    listing, found, _ = captured.partition(trailer)
+    if not found or HEADER_MARKER in listing:
+        raise SystemExit(f"unexpected layout of {OFED_INFO_LISTING}")
+    line_s = OFED_INFO_S.read_text(encoding="utf-8").strip()
+    line_n = OFED_INFO_N.read_text(encoding="utf-8").strip()
+    # After the listing the vendor script prints the kernel packages that are installed, as
+    # `dpkg -l` rows (captured: a row for mlnx-ofed-kernel-utils once it is installed, nothing
+    # while only ofed-scripts is), then an empty line. Which packages it lists beyond
+    # mlnx-ofed-kernel-utils is not captured; the fixture lists the mlnx-ofed-kernel-* family.
+    return (
+        "#!/bin/bash\n"
+        "# Test fixture modelled on ofed_info of MLNX_OFED 5.0-2.1.8 (ofed-scripts 5.0-OFED.5.0.2.1.8).\n"
+        "usage()\n{\n\tcat <<EOF\n" + USAGE + "EOF\n}\n"
+        f'if [ "X$1" == "X-s" ]; then echo {line_s}; exit 0; fi\n'
+        f'if [ "X$1" == "X-n" ]; then echo {line_n}; exit 0; fi\n'
+        'if [ "X$1" != "X-l" ] && [ "X$1" != "X" ]; then usage; exit 1; fi\n'
+        f"cat <<'{HEADER_MARKER}'\n{listing}{HEADER_MARKER}\n"
+        "echo 'Installed Packages:'\n"
+        "echo '-------------------'\n"
+        "rows=$(dpkg -l 'mlnx-ofed-kernel-*' 2>/dev/null | grep '^ii')\n"
+        'echo "$rows"\n'
+        "echo\n"
+    )
+
+
+def write(root: Path, rel: str, content: str, mode: int = 0o644) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    path.chmod(mode)
+
+
+def installed_size_kib(root: Path) -> int:
+    """Installed-Size as dpkg-gencontrol computes it: KiB per file rounded up, 1 per dir/link."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath).relative_to(root).parts[:1] == ("DEBIAN",):
+            continue
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() or path.is_dir():
+                total += 1 if name != "DEBIAN" else 0
+            else:
+                total += (path.stat().st_size + 1023) // 1024
+    return total
+
+
+def finish_and_build(root: Path, fields: list[tuple[str, str]], mtime: int, out: Path) -> Path:
+    """Write DEBIAN/control + md5sums, fix modes and mtimes, run dpkg-deb --build."""
+    md5 = []
+    for dirpath, _dirs, filenames in os.walk(root):
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                md5.append((hashlib.md5(path.read_bytes()).hexdigest(), str(path.relative_to(root))))
+    size = installed_size_kib(root)
+    control = []
+    for name, value in fields:
+        if name == "Installed-Size":
+            value = str(size)
+        control.append(f"{name}: {value}")
+    debian = root / "DEBIAN"
+    debian.mkdir(mode=0o755)
+    write(root, "DEBIAN/control", "\n".join(control) + "\n")
+    write(root, "DEBIAN/md5sums", "".join(f"{h}  {p}\n" for h, p in sorted(md5, key=lambda x: x[1])))
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(Path(dirpath) / name, 0o755)
+        for name in dirnames + filenames:
+            os.utime(Path(dirpath) / name, (mtime, mtime), follow_symlinks=False)
+    os.utime(root, (mtime, mtime))
+    package = dict(fields)
+    deb = out / f"{package['Package']}_{package['Version']}_{package['Architecture']}.deb"
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(mtime))
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )
+    return deb
+
+
+def build_ofed_scripts(work: Path, out: Path) -> Path:
+    root = work / "ofed-scripts"
+    write(root, "usr/bin/ofed_info", ofed_info_script(), 0o755)
+    write(root, "usr/share/doc/ofed-scripts/copyright", COPYRIGHT.format(name="ofed-scripts"))
+    return finish_and_build(root, parse_fields(OFED_SCRIPTS_FIELDS), OFED_SCRIPTS_MTIME, out)
+
+
+def build_dkms(work: Path, out: Path) -> Path:
+    root = work / "mlnx-ofed-kernel-dkms"
+    src = "usr/src/mlnx-ofed-kernel-5.0"
+    write(root, "usr/share/dkms/modules_to_force_install/mlnx-ofed-kernel.force", "mlnx-ofed-kernel\n")
+    write(root, "usr/share/doc/mlnx-ofed-kernel-dkms/copyright", COPYRIGHT.format(name="mlnx-ofed-kernel-dkms"))
+    write(root, f"{src}/include/linux/compat-2.6.h", COMPAT_H)
+    (root / "usr/src/ofa_kernel-5.0").symlink_to("mlnx-ofed-kernel-5.0")
+    # The vendor package ships /usr/src/ofa_kernel/ empty; its postinst (DKMS build) fills
+    # /usr/src/ofa_kernel/default with the headers and Module.symvers built for the kernel. DKMS
+    # cannot build in these containers, so the fixture ships that result directly.
+    write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
+    write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
+    fields = [(n, DKMS_DEPENDS if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
+    return finish_and_build(root, fields, DKMS_MTIME, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="directory to write the .deb files to")
+    args = parser.parse_args(argv)
+    if shutil.which("dpkg-deb") is None:
+        print("build_mofed_debs: dpkg-deb not found (apt-get install dpkg)", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="iser-ofed-debs-") as tmp:
+        work = Path(tmp)
+        for deb in (build_ofed_scripts(work, args.out), build_dkms(work, args.out)):
+            print(deb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Black-box contract tests of ``build_mofed_debs.py``.
+
+The builder is run as a program; its packages are inspected only with dpkg's own tools
+(``dpkg-deb -f/-c``, ``dpkg -i`` into a scratch root, ``dpkg-query``, ``dpkg -V``) and compared with
+the captures of the vendor packages and of the vendor ``ofed_info`` (copies under ../fixtures).
+"""
+from __future__ import annotations
+
+import email.parser
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+BUILDER = HERE.parent / "build_mofed_debs.py"
+FIXTURES = HERE.parent / "fixtures"
+DPKG_DEB = FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "dpkg-deb"
+OFED_INFO = FIXTURES / "captured" / "ofed_info"
+
+SCRIPTS_DEB = "ofed-scripts_5.0-OFED.5.0.2.1.8_amd64.deb"
+DKMS_DEB = "mlnx-ofed-kernel-dkms_5.0-OFED.5.0.2.1.8.1.g5f67178_all.deb"
+REAL = {
+    SCRIPTS_DEB: "mlnx-5.0_MLNX_LIBS_ofed-scripts_5.0-OFED.5.0.2.1.8_amd64",
+    DKMS_DEB: "mlnx-5.0_COMMON_mlnx-ofed-kernel-dkms_5.0-OFED.5.0.2.1.8.1.g5f67178_all",
+}
+
+pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian/Ubuntu controller)")
+
+
+def run(argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+
+
+def build(out: Path) -> list[Path]:
+    proc = run([sys.executable, str(BUILDER), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    return [Path(line) for line in proc.stdout.splitlines()]
+
+
+def real_fields(deb: str) -> dict[str, str]:
+    text = (DPKG_DEB / f"{REAL[deb]}_fields.txt").read_text(encoding="utf-8")
+    return dict(email.parser.Parser().parsestr(text, headersonly=True).items())
+
+
+def contents(listing: str) -> dict[str, str]:
+    """`dpkg-deb -c` lines keyed by path (with ` -> target` for links): {path: mode owner}."""
+    rows = {}
+    for line in listing.splitlines():
+        mode, owner, _size, _date, _time, path = line.split(None, 5)
+        rows[path] = f"{mode} {owner}"
+    return rows
+
+
+def squash(value: str) -> str:
+    return " ".join(value.split())
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory) -> dict[str, Path]:
+    paths = build(tmp_path_factory.mktemp("debs"))
+    return {p.name: p for p in paths}
+
+
+def install(root: Path, *debs: Path) -> Path:
+    """`dpkg -i` into a scratch root with its own, initially empty, dpkg database.
+
+    --force-depends: the scratch database knows none of the base system the Depends name.
+    """
+    admin = root / "var" / "lib" / "dpkg"
+    for sub in ("info", "updates"):
+        (admin / sub).mkdir(parents=True, exist_ok=True)
+    for name in ("status", "available"):
+        (admin / name).touch()
+    proc = run(["dpkg", f"--root={root}", "--force-not-root", "--force-depends", "-i", *map(str, debs)])
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def scratch_root(tmp_path_factory, debs) -> Path:
+    """A scratch root where only the built ofed-scripts is installed (as in the captures)."""
+    return install(tmp_path_factory.mktemp("root"), debs[SCRIPTS_DEB])
+
+
+def ofed_info(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DPKG_ADMINDIR=str(root / "var" / "lib" / "dpkg"), LC_ALL="C")
+    return run([str(root / "usr" / "bin" / "ofed_info"), *args], env=env)
+
+
+def test_builds_both_packages_with_vendor_file_names(debs):
+    assert sorted(debs) == sorted([SCRIPTS_DEB, DKMS_DEB])
+
+
+def test_build_is_reproducible(debs, tmp_path):
+    again = {p.name: p for p in build(tmp_path)}
+    for name, path in debs.items():
+        assert again[name].read_bytes() == path.read_bytes(), name
+
+
+@pytest.mark.parametrize("deb", [SCRIPTS_DEB, DKMS_DEB])
+def test_control_fields_are_the_vendor_ones(debs, deb):
+    proc = run(["dpkg-deb", "-f", str(debs[deb])])
+    assert proc.returncode == 0, proc.stderr
+    built = dict(email.parser.Parser().parsestr(proc.stdout, headersonly=True).items())
+    real = real_fields(deb)
+    assert list(built) == list(real)  # same fields, same order
+    for field in real:
+        if field in ("Installed-Size", "Depends"):
+            continue
+        assert squash(built[field]) == squash(real[field]), field
+    assert 0 < int(built["Installed-Size"]) < int(real["Installed-Size"])
+
+
+def test_dkms_depends_is_a_subset_of_the_vendor_depends(debs):
+    built = run(["dpkg-deb", "-f", str(debs[DKMS_DEB]), "Depends"]).stdout
+    real = real_fields(DKMS_DEB)["Depends"]
+    groups = lambda text: {squash(g) for g in text.split(",")}  # noqa: E731
+    assert groups(built) < groups(real)
+    assert groups(real) - groups(built) == {"dkms", "make", "lsof", "mlnx-ofed-kernel-utils"}
+
+
+def test_ofed_scripts_files_are_vendor_paths(debs):
+    built = contents(run(["dpkg-deb", "-c", str(debs[SCRIPTS_DEB])]).stdout)
+    real = contents((DPKG_DEB / f"{REAL[SCRIPTS_DEB]}_contents.txt").read_text(encoding="utf-8"))
+    assert set(built) <= set(real)
+    assert built["./usr/bin/ofed_info"] == real["./usr/bin/ofed_info"] == "-rwxr-xr-x root/root"
+
+
+def test_dkms_ships_the_mofed_header_dir(debs):
+    built = contents(run(["dpkg-deb", "-c", str(debs[DKMS_DEB])]).stdout)
+    real = contents((DPKG_DEB / f"{REAL[DKMS_DEB]}_contents.txt").read_text(encoding="utf-8"))
+    for path in ("./usr/src/ofa_kernel/default/include/linux/compat-2.6.h",
+                 "./usr/src/ofa_kernel/default/Module.symvers",
+                 "./usr/src/mlnx-ofed-kernel-5.0/include/linux/compat-2.6.h",
+                 "./usr/src/ofa_kernel-5.0 -> mlnx-ofed-kernel-5.0"):
+        assert path in built, path
+    # Everything but the DKMS build's output (/usr/src/ofa_kernel/default) is a vendor path.
+    extra = {p for p in set(built) - set(real) if not p.startswith("./usr/src/ofa_kernel/default/")}
+    assert extra == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "capture"),
+    [((), "noarg"), (("-l",), "l"), (("-s",), "s"), (("-n",), "n"), (("-z",), "invalid")],
+)
+def test_ofed_info_behaves_like_the_vendor_script(scratch_root, args, capture):
+    proc = ofed_info(scratch_root, *args)
+    expected = (OFED_INFO / f"mlnx-5.0-deb_{capture}.txt").read_text(encoding="utf-8")
+    # The usage text names the script by its path ($0): /usr/bin/ofed_info when installed for real.
+    expected = expected.replace("/usr/bin/ofed_info", str(scratch_root / "usr" / "bin" / "ofed_info"))
+    assert proc.stdout == expected
+    assert proc.returncode == int((OFED_INFO / f"mlnx-5.0-deb_{capture}.rc").read_text())
+
+
+def test_installed_packages_are_real_to_dpkg(tmp_path, debs):
+    scratch_root = install(tmp_path, debs[SCRIPTS_DEB], debs[DKMS_DEB])
+    admin = str(scratch_root / "var" / "lib" / "dpkg")
+    query = run(["dpkg-query", f"--admindir={admin}", "-W", "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n"])
+    assert query.stdout.splitlines() == [
+        "mlnx-ofed-kernel-dkms\t5.0-OFED.5.0.2.1.8.1.g5f67178\tii ",
+        "ofed-scripts\t5.0-OFED.5.0.2.1.8\tii ",
+    ]
+    verify = run(["dpkg", f"--root={scratch_root}", "-V", "ofed-scripts", "mlnx-ofed-kernel-dkms"])
+    assert (verify.returncode, verify.stdout) == (0, "")  # md5sums match the payload
+    listing = ofed_info(scratch_root, "-l").stdout
+    head = (OFED_INFO / "mlnx-5.0-deb_l.txt").read_text(encoding="utf-8").rstrip("\n")
+    assert listing.startswith(head + "\n")
+    rows = listing[len(head) + 1:].splitlines()
+    assert len(rows) == 2 and rows[1] == ""
+    assert re.fullmatch(
+        r"ii  mlnx-ofed-kernel-dkms +5\.0-OFED\.5\.0\.2\.1\.8\.1\.g5f67178 +all +DKMS support for mlnx-ofed kernel modules",
+        rows[0],
+    )
