@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# iser.ofed developer and CI entry points. Run as root on Debian 12 (podman, debootstrap).
+#   make demo    build the test bed and show the preflight report on real containers
+#   make test    everything CI runs (lint, sanity, unit 2.18 + 2.19, argspecs, Molecule), timed
+# See `make help` for the rest.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+VENV218 := $(CURDIR)/.venv-2.18
+COLLECTION_LINK := $(CURDIR)/.collections/ansible_collections/iser/ofed
+
+# Every target sees the collection as iser.ofed (through the symlink below) and the venv's tools first;
+# collections shipped by the `ansible` package (containers.podman, community.general) are found in the
+# venv's site-packages because ansible-core scans sys.path for ansible_collections.
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Molecule scenario for `make test-scenario S=<name>`.
+S ?= default
+
+.PHONY: help demo test test-unit test-unit-2.19 test-unit-2.18 test-molecule test-scenario lint sanity \
+	argspecs images host-setup venv venv-2.18 collection clean clean-images
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+host-setup:  ## install podman, runc, debootstrap... (apt, only if missing); configure containers.conf
+	bash scripts/host-setup.sh
+
+venv: $(VENV)/.installed  ## .venv: pinned ansible-core 2.19, ansible, molecule, ansible-lint, pytest
+
+$(VENV)/.installed: requirements/dev.txt
+	@echo "== creating $(VENV) (requirements/dev.txt)"
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: run 'make host-setup' (python3-venv)" >&2; exit 1; }
+	$(VENV)/bin/python -m pip install -q -r requirements/dev.txt
+	touch $@
+
+venv-2.18: $(VENV218)/.installed  ## .venv-2.18: pinned ansible-core 2.18 + pytest (unit tests)
+
+$(VENV218)/.installed: requirements/unit-2.18.txt
+	@echo "== creating $(VENV218) (requirements/unit-2.18.txt)"
+	rm -rf $(VENV218)
+	$(PYTHON) -m venv $(VENV218) || { echo "python3 -m venv failed: run 'make host-setup' (python3-venv)" >&2; exit 1; }
+	$(VENV218)/bin/python -m pip install -q -r requirements/unit-2.18.txt
+	touch $@
+
+collection:  ## link .collections/ansible_collections/iser/ofed -> this checkout
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@if [ -e "$(COLLECTION_LINK)" ] && [ ! -L "$(COLLECTION_LINK)" ]; then \
+		echo "$(COLLECTION_LINK) exists and is not a symlink; remove it" >&2; exit 1; fi
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+images: host-setup  ## build the podman base images (cached by recipe hash)
+	bash scripts/build-images.sh all
+
+demo: host-setup venv images collection  ## preflight report on the test bed containers
+	@if [ ! -x scripts/demo.sh ] && [ ! -f scripts/demo.sh ]; then \
+		echo "scripts/demo.sh is missing" >&2; exit 1; fi
+	bash scripts/demo.sh
+
+test: host-setup venv venv-2.18 images collection  ## everything CI runs, with step timings
+	bash scripts/run-with-timing.sh \
+		"lint=$(MAKE) --no-print-directory lint" \
+		"sanity=$(MAKE) --no-print-directory sanity" \
+		"unit (ansible-core 2.19)=$(MAKE) --no-print-directory test-unit-2.19" \
+		"unit (ansible-core 2.18)=$(MAKE) --no-print-directory test-unit-2.18" \
+		"argument specs vs defaults=$(MAKE) --no-print-directory argspecs" \
+		"molecule=$(MAKE) --no-print-directory test-molecule"
+
+test-unit: test-unit-2.19 test-unit-2.18  ## pytest unit tests on ansible-core 2.19 and 2.18
+
+test-unit-2.19: venv collection
+	$(VENV)/bin/python -m pytest tests/unit -q -p no:cacheprovider
+
+test-unit-2.18: venv-2.18 collection
+	$(VENV218)/bin/python -m pytest tests/unit -q -p no:cacheprovider
+
+argspecs: venv  ## roles/*/meta/argument_specs.yml agree with roles/*/defaults/main.yml
+	$(VENV)/bin/python scripts/check_argspecs.py
+
+lint: venv collection  ## ansible-lint (production profile, offline)
+	$(VENV)/bin/ansible-lint --version
+	$(VENV)/bin/ansible-lint
+
+sanity: venv  ## ansible-test sanity on a staged copy of the tracked files
+	bash scripts/sanity.sh
+
+test-molecule: venv images collection  ## every Molecule scenario under molecule/
+	@scenarios=$$(for f in molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done); \
+	if [ -z "$$scenarios" ]; then echo "no Molecule scenarios under molecule/" >&2; exit 1; fi; \
+	for s in $$scenarios; do \
+		echo "== molecule test -s $$s"; start=$$SECONDS; \
+		$(VENV)/bin/molecule test -s "$$s"; \
+		echo "== molecule scenario $$s passed in $$((SECONDS - start))s"; \
+	done
+
+test-scenario: venv images collection  ## one Molecule scenario: make test-scenario S=<name>
+	$(VENV)/bin/molecule test -s $(S)
+
+clean:  ## remove venvs, the collections link, caches and test output (images stay)
+	rm -rf $(VENV) $(VENV218) .collections .cache tests/output .pytest_cache
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-images:  ## remove the test bed images (next `make images` rebuilds them)
+	-podman rmi localhost/iser-ofed-debian12-kernel:latest localhost/iser-ofed-debian12:latest
