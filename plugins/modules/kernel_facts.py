@@ -107,7 +107,7 @@ ansible_facts:
             ib_register_client_in_modules_symbols: true
             stock_dirs:
               - {rel: kernel/drivers/infiniband, path: /lib/modules/6.1.0-50-amd64/kernel/drivers/infiniband,
-                 layout: infiniband, exists: true, files: 24, modules: 24, bytes: 11619911, suffixes: [".ko"]}
+                 layout: infiniband, exists: true, files: 24, modules: 24, bytes: 11198008, suffixes: [".ko"]}
               - {rel: kernel/drivers/net/mlx4, path: /lib/modules/6.1.0-50-amd64/kernel/drivers/net/mlx4,
                  layout: mlx4_old, exists: false, files: 0, modules: 0, bytes: 0, suffixes: []}
               - {rel: kernel/drivers/net/ethernet/mellanox/mlx4,
