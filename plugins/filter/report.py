@@ -37,6 +37,12 @@ VERDICT_NOT_CHECKED = "not_checked"
 # Facts error codes that make the installed stack unknowable: the pipeline cannot decide what to replace.
 BLOCKING_FACT_ERRORS = ("OFED_INFO_UNPARSEABLE", "OFED_INFO_FAILED")
 
+# Facts error codes that a blocker already explains: not repeated as warnings.
+COVERED_FACT_ERRORS = {
+    "PROC_MODULES_UNREADABLE": "MODULES_NOT_MANAGEABLE",
+    "TARGET_KERNEL_NOT_INSTALLED": "TARGET_KERNEL_MISSING",
+}
+
 COLUMNS = (
     "host",
     "distro",
@@ -108,34 +114,41 @@ def distro_text(kernel: Dict[str, Any]) -> str:
     return text
 
 
+def _verdict(verdict: str, reason: str, bundle: Optional[str], result: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    result = result or {}
+    release = _dict(result.get("release"))
+    return {
+        "verdict": verdict,
+        "reason": reason,
+        "bundle": bundle or None,
+        "match": result.get("match"),
+        "release": {"flavor": release.get("flavor"), "version": release.get("version"), "name": release.get("name")},
+        "nearest": [_str(k) for k in _list(result.get("nearest"))],
+    }
+
+
 def release_verdict(release_check: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    """Normalise the ``iser.ofed.ofed_release_check`` result into ``{verdict, reason, bundle}``."""
+    """Normalise the registered ``iser.ofed.ofed_release_check`` result into the record's ``supported``."""
     if not inputs.get("bundle_path"):
         if inputs.get("bundle_url"):
             reason = "bundle given by URL (iser_ofed_bundle_url): preflight does not download; the validate stage checks it"
         else:
             reason = "no bundle given: set iser_ofed_bundle_path (or iser_ofed_bundle_url) to check support"
-        return {"verdict": VERDICT_NOT_CHECKED, "reason": reason, "bundle": _str(inputs.get("bundle_url")) or None}
+        return _verdict(VERDICT_NOT_CHECKED, reason, _str(inputs.get("bundle_url")))
     result = _dict(release_check)
     bundle = _str(inputs.get("bundle_path"))
     if not result or result.get("skipped"):
-        return {"verdict": VERDICT_NOT_CHECKED, "reason": "the release check did not run", "bundle": bundle}
+        return _verdict(VERDICT_NOT_CHECKED, "the release check did not run", bundle)
     if result.get("failed"):
-        return {"verdict": VERDICT_UNKNOWN, "reason": _str(result.get("msg")) or "the release check failed",
-                "bundle": bundle}
+        return _verdict(VERDICT_UNKNOWN, _str(result.get("msg")) or "the release check failed", bundle)
     supported = result.get("supported")
-    reason = _str(result.get("reason") or result.get("msg"))
     if supported is True:
         verdict = VERDICT_SUPPORTED
     elif supported is False:
         verdict = VERDICT_UNSUPPORTED
     else:
         verdict = VERDICT_UNKNOWN
-    out = {"verdict": verdict, "reason": reason, "bundle": bundle}
-    for key in ("flavor", "version", "match"):
-        if result.get(key) not in (None, "", [], {}):
-            out[key] = result[key]
-    return out
+    return _verdict(verdict, _str(result.get("reason") or result.get("msg")), bundle, result)
 
 
 def _fact_errors(facts: Dict[str, Any]) -> List[Dict[str, str]]:
@@ -186,9 +199,24 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
             "the bundle %s does not support kernel %s on %s: %s; choose another bundle (iser_ofed_bundle_path) or "
             "kernel (iser_ofed_target_kernel)"
             % (verdict.get("bundle"), target, distro_text(kernel) or "this distribution",
-               verdict.get("reason") or "no matching row"),
+               (verdict.get("reason") or "no matching row")
+               + ("; nearest supported: %s" % ", ".join(verdict["nearest"]) if verdict.get("nearest") else "")),
         ))
-    elif verdict.get("verdict") == VERDICT_UNKNOWN:
+    release = _dict(verdict.get("release"))
+    if wanted_flavor and release.get("flavor") and release["flavor"] != wanted_flavor:
+        blockers.append(_issue(
+            "BUNDLE_FLAVOR_MISMATCH",
+            "the bundle %s is %s but iser_ofed_flavor is %s: fix iser_ofed_flavor or iser_ofed_bundle_path"
+            % (verdict.get("bundle"), flavor_name(release["flavor"]), wanted_flavor),
+        ))
+    wanted_version = _str(inputs.get("version"))
+    if wanted_version and release.get("version") and not version_matches(wanted_version, release["version"]):
+        blockers.append(_issue(
+            "BUNDLE_VERSION_MISMATCH",
+            "the bundle %s is version %s but iser_ofed_version is %s: fix iser_ofed_version or iser_ofed_bundle_path"
+            % (verdict.get("bundle"), release["version"], wanted_version),
+        ))
+    if verdict.get("verdict") == VERDICT_UNKNOWN:
         warnings.append(_issue("SUPPORT_UNKNOWN", "support verdict unknown: %s" % (verdict.get("reason") or "no reason given")))
 
     secure_boot = _str(_dict(kernel.get("secure_boot")).get("state"))
@@ -209,15 +237,15 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
                 % (label, _str(mount.get("mount")), _str(mount.get("device"))),
             ))
 
-    not_manageable = any(b["code"] == "MODULES_NOT_MANAGEABLE" for b in blockers)
+    blocker_codes = {b["code"] for b in blockers}
     for error in _fact_errors(facts):
         if error["code"] in BLOCKING_FACT_ERRORS:
             blockers.append(_issue(
                 error["code"],
                 "%s; reinstall ofed-scripts from the bundle or remove the broken /usr/bin/ofed_info" % error["msg"],
             ))
-        elif not (error["code"] == "PROC_MODULES_UNREADABLE" and not_manageable):
-            # Without /proc/modules the MODULES_NOT_MANAGEABLE blocker already says it all.
+        elif COVERED_FACT_ERRORS.get(error["code"]) not in blocker_codes:
+            # A facts error a blocker already explains stays in "errors" only.
             warnings.append(_issue(error["code"], "%s facts: %s" % (error["source"], error["msg"])))
 
     installed = ofed.get("installed") is True
@@ -247,7 +275,8 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
             % (target, _str(kernel.get("running"))),
         ))
     config = _dict(kernel.get("config"))
-    if kernel and not config.get("infiniband") and kernel.get("ib_register_client_in_modules_symbols") is not True:
+    if kernel.get("modules_dir_exists") is True and not config.get("infiniband") \
+            and kernel.get("ib_register_client_in_modules_symbols") is not True:
         warnings.append(_issue(
             "KERNEL_IB_DISABLED",
             "neither CONFIG_INFINIBAND nor ib_register_client in modules.symbols for %s: iscsi-scst will not build isert"
@@ -274,8 +303,9 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
 def next_steps(kernel: Dict[str, Any], ofed: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any]) -> List[str]:
     """What the install pipeline would do on this host, in words."""
     steps: List[str] = []
-    wanted_flavor = _str(inputs.get("flavor")) or _str(verdict.get("flavor"))
-    wanted_version = _str(inputs.get("version")) or _str(verdict.get("version"))
+    release = _dict(verdict.get("release"))
+    wanted_flavor = _str(inputs.get("flavor")) or _str(release.get("flavor"))
+    wanted_version = _str(release.get("version")) or _str(inputs.get("version"))
     have_flavor = _str(ofed.get("flavor"))
     have_version = _str(ofed.get("version"))
     installed = ofed.get("installed") is True
@@ -372,7 +402,7 @@ def preflight_error_record(host: Any, status: str = STATUS_FAILED, msg: Any = ""
         "ofed": {"installed": None, "flavor": None, "version": None, "ofed_info_first_line": None,
                  "scst_build_flavor": None},
         "ofed_scripts": {"installed": None, "version": None},
-        "supported": {"verdict": VERDICT_NOT_CHECKED, "reason": "host not assessed", "bundle": None},
+        "supported": _verdict(VERDICT_NOT_CHECKED, "host not assessed", None),
         "hardware": [],
         "loaded_ib_modules": [],
         "modules_manageable": None,
@@ -470,8 +500,9 @@ def _cells(record: Dict[str, Any]) -> Dict[str, List[str]]:
         task = _str(error.get("task"))
         problems.append("%s: %s%s" % (status.upper() or "ERROR", "[%s] " % task if task else "", _str(error.get("msg"))))
     problems.extend("%s: %s" % (_str(b.get("code")), _str(b.get("msg"))) for b in (_dict(x) for x in _list(record.get("blockers"))))
-    problems.extend("warning %s: %s" % (_str(w.get("code")), _str(w.get("msg")))
-                    for w in (_dict(x) for x in _list(record.get("warnings"))))
+    warning_codes = [_str(_dict(w).get("code")) for w in _list(record.get("warnings"))]
+    if warning_codes:  # the messages are in the JSON record
+        problems.append("warnings: %s" % ", ".join(warning_codes))
     return {
         "host": [_str(record.get("host")), "(%s)" % status],
         "distro": [_str(record.get("distro")) or "?"],

@@ -352,3 +352,48 @@ def test_html_row_classes_follow_status():
 def test_empty_fleet():
     assert "0 hosts" in report.fleet_markdown([])
     assert "<tbody></tbody>" in report.fleet_html([]).replace("\n", "")
+
+
+# constructed: shaped like the RETURN of iser.ofed.ofed_release_check (allow_unsupported=true)
+UNSUPPORTED_MLNX = {"changed": False, "supported": False, "match": "none",
+                    "reason": "no mlnx-ofed-kernel-modules package for 6.1.0-50-amd64 and no DKMS package",
+                    "release": {"flavor": "mlnx_ofed", "version": "5.0-2.1.8.0", "source": ".mlnx",
+                                "name": "MLNX_OFED_LINUX-5.0-2.1.8.0"},
+                    "nearest": ["5.4.0-26-generic"]}
+
+
+def test_unsupported_bundle_names_nearest_and_mismatches():
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), INPUTS, UNSUPPORTED_MLNX, "h")
+    assert codes(record["blockers"]) == ["KERNEL_UNSUPPORTED", "BUNDLE_VERSION_MISMATCH"]
+    assert "nearest supported: 5.4.0-26-generic" in record["blockers"][0]["msg"]
+    assert "iser_ofed_version is 5.8-3.0.7.0" in record["blockers"][1]["msg"]
+    assert record["supported"]["release"]["version"] == "5.0-2.1.8.0"
+    # the plan names the bundle's full version
+    assert "install MLNX_OFED 5.0-2.1.8.0" in record["next"]
+
+
+def test_bundle_flavor_mismatch():
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), dict(INPUTS, flavor="ofed", version=""),
+                                     dict(UNSUPPORTED_MLNX, supported=True), "h")
+    assert codes(record["blockers"]) == ["BUNDLE_FLAVOR_MISMATCH"]
+
+
+def test_verdict_keys_are_stable():
+    keys = {"verdict", "reason", "bundle", "match", "release", "nearest"}
+    for check in (None, {"skipped": True}, {"failed": True}, SUPPORTED, UNSUPPORTED_MLNX):
+        assert set(report.release_verdict(check, INPUTS)) == keys
+    assert set(report.release_verdict(None, dict(INPUTS, bundle_path=""))) == keys
+    assert set(report.preflight_error_record("h", "failed", "x")["supported"]) == keys
+    assert set(report.preflight_error_record("h", "failed", "x")) == set(report.preflight_record(facts(), INPUTS, SUPPORTED))
+
+
+def test_facts_errors_explained_by_a_blocker_are_not_repeated():
+    data = facts(kernel__target="6.1.0-99-amd64", kernel__modules_dir_exists=False,
+                 kernel__config={"path": None, "infiniband": None}, kernel__ib_register_client_in_modules_symbols=False,
+                 kernel__errors=[{"code": "TARGET_KERNEL_NOT_INSTALLED", "msg": "not installed"},
+                                 {"code": "FILE_UNREADABLE", "msg": "/boot/config: permission denied"}])
+    record = report.preflight_record(data, INPUTS, SUPPORTED)
+    warnings = codes(record["warnings"])
+    assert "TARGET_KERNEL_NOT_INSTALLED" not in warnings and "FILE_UNREADABLE" in warnings
+    assert "KERNEL_IB_DISABLED" not in warnings  # nothing to say about a kernel that is not there
+    assert [e["code"] for e in record["errors"]] == ["TARGET_KERNEL_NOT_INSTALLED", "FILE_UNREADABLE"]
