@@ -63,8 +63,8 @@ def test_container_without_proc_modules_like_this_machine(host):
     assert facts["virtualization"]["container"] == "docker" and facts["virtualization"]["vm"] == "kvm"
     assert facts["secure_boot"]["state"] == "disabled"
     assert all(env == {"LC_ALL": "C"} for _argv, env in host["calls"])
-    assert [argv for argv, _env in host["calls"]] == [["/usr/bin/systemd-detect-virt", "--container"],
-                                                       ["/usr/bin/systemd-detect-virt", "--vm"]]
+    assert [argv for argv, _env in host["calls"]] == [
+        ["/usr/bin/systemd-detect-virt", "--container"], ["/usr/bin/systemd-detect-virt", "--vm"]]
 
 
 def test_vm_with_loaded_ib_modules(host):
