@@ -92,7 +92,8 @@ configure_rootfs() {  # configure_rootfs <rootfs>: make it a systemd container i
 }
 
 import_rootfs() {  # import_rootfs <rootfs> <image> <hash> <description>
-    local root=$1 image=$2 hash=$3 desc=$4
+    local root=$1 image=$2 hash=$3 desc=$4 old
+    old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/tmp/"* "$root/var/tmp/"* 2>/dev/null || true
     log "importing $root as $image"
     tar --numeric-owner --xattrs -C "$root" -cf - . | podman import --quiet \
@@ -102,6 +103,10 @@ import_rootfs() {  # import_rootfs <rootfs> <image> <hash> <description>
         --change "LABEL $LABEL=$hash" \
         --change "LABEL org.opencontainers.image.description=\"$desc\"" \
         - "$image" >/dev/null
+    # The previous build of this tag is now dangling: drop it unless a container still uses it.
+    if [[ -n $old && $old != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
+        podman rmi "$old" >/dev/null 2>&1 || true
+    fi
 }
 
 verify_image() {  # verify_image <image> [kernel]
