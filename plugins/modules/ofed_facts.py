@@ -148,15 +148,28 @@ from ansible_collections.iser.ofed.plugins.module_utils import _services as svc
 
 INFO_FILE = "/etc/infiniband/info"
 MLNX_RELEASE = "/etc/mlnx-release"
-SYSFS_ROOT = "/sys"
+ROOT = "/"  # tests point this at a constructed tree; reported paths stay the logical ones
+
+
+def _p(path):
+    """``path`` (absolute, as reported) under ROOT (what is opened or run)."""
+    return os.path.join(ROOT, path.lstrip("/"))
+
+
+def _exists(path):
+    return os.path.exists(_p(path))
+
+
+def uname_release():
+    return platform.release()
 
 
 def _read_file(path, errors):
     """Text of ``path``; None when absent; FILE_UNREADABLE in ``errors`` when it exists but cannot be read."""
-    if not os.path.exists(path):
+    if not _exists(path):
         return None
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(_p(path), encoding="utf-8", errors="replace") as handle:
             return handle.read(65536)
     except OSError as exc:
         errors.append({"code": "FILE_UNREADABLE", "msg": "%s: %s" % (path, exc.strerror or exc)})
@@ -173,14 +186,14 @@ def _run(module, argv):
 
 def _ofed_info(module, path, errors):
     """Run ofed_info bare and with -s (and -n for MLNX); return the ofed_info fact and the classification."""
-    fact = {"path": path, "present": os.path.exists(path), "first_line": None, "kind": None, "version": None,
+    fact = {"path": path, "present": _exists(path), "first_line": None, "kind": None, "version": None,
             "base_version": None, "numeric": None}
     cls = {"kind": None}
     if not fact["present"]:
         return fact, cls, None
-    rc, bare, err = _run(module, [path])
+    rc, bare, err = _run(module, [_p(path)])
     bare_line = oi.first_line(bare)
-    rc_s, out_s, err_s = _run(module, [path, "-s"])
+    rc_s, out_s, err_s = _run(module, [_p(path), "-s"])
     for used, out, code in (("ofed_info -s", out_s, rc_s), ("ofed_info", bare, rc)):
         line = oi.first_line(out)
         if code == 0 and line:
@@ -204,7 +217,7 @@ def _ofed_info(module, path, errors):
         return fact, cls, bare_line
     fact.update(kind=cls["kind"], version=cls["version"], base_version=cls["base_version"])
     if cls["flavor"] == "mlnx_ofed":
-        rc_n, out_n, _err = _run(module, [path, "-n"])
+        rc_n, out_n, _err = _run(module, [_p(path), "-n"])
         fact["numeric"] = oi.parse_numeric(out_n) if rc_n == 0 else None
     return fact, cls, bare_line
 
@@ -225,18 +238,18 @@ def _packages(module, errors):
 
 
 def _services(module, errors):
-    if not svc.systemd_booted():
-        return svc.build_services(None), False
+    if not svc.systemd_booted(ROOT):
+        return svc.build_services(None, ROOT), False
     binary = module.get_bin_path("systemctl")
     if not binary:
-        return svc.build_services(None), False
+        return svc.build_services(None, ROOT), False
     argv = svc.systemctl_argv([unit for _key, unit, _script in svc.SERVICES])
     rc, out, err = _run(module, [binary] + argv[1:])
     if rc != 0:
         errors.append({"code": "SERVICE_QUERY_FAILED", "msg": "systemctl show exited %s: %s"
                        % (rc, oi.clean_text((err or "").strip(), 300))})
-        return svc.build_services(None), True
-    return svc.build_services(svc.parse_systemctl_show(out)), True
+        return svc.build_services(None, ROOT), True
+    return svc.build_services(svc.parse_systemctl_show(out), ROOT), True
 
 
 def _summary(pkg):
@@ -247,19 +260,19 @@ def _summary(pkg):
 
 def gather(module, target_kernel=None, ofed_info_path=_scst.USR_OFED_INFO):
     errors = []
-    running = platform.release()
+    running = uname_release()
     info_text = _read_file(INFO_FILE, errors)
     prefix = oi.parse_infiniband_info(info_text) if info_text is not None else None
     path = ofed_info_path
-    if not os.path.exists(path) and prefix and os.path.exists(os.path.join(prefix, "bin", "ofed_info")):
+    if not _exists(path) and prefix and _exists(os.path.join(prefix, "bin", "ofed_info")):
         path = os.path.join(prefix, "bin", "ofed_info")
     info_fact, cls, bare_line = _ofed_info(module, path, errors)
     info_fact["prefix"] = prefix
-    usr_exists = os.path.exists(_scst.USR_OFED_INFO)
+    usr_exists = _exists(_scst.USR_OFED_INFO)
     if path == _scst.USR_OFED_INFO:
         usr_line = bare_line
     elif usr_exists:
-        usr_line = oi.first_line(_run(module, [_scst.USR_OFED_INFO])[1])
+        usr_line = oi.first_line(_run(module, [_p(_scst.USR_OFED_INFO)])[1])
     else:
         usr_line = None
     info_fact["makefile_first_line"] = oi.clean_text(usr_line)
@@ -269,11 +282,11 @@ def gather(module, target_kernel=None, ofed_info_path=_scst.USR_OFED_INFO):
     stack = oi.decide_stack(cls, packages, mlnx_release)
 
     scripts = [p for p in packages if p["name"] == "ofed-scripts" and p.get("installed")]
-    hardware, hw_errors = hw.scan(SYSFS_ROOT)
+    hardware, hw_errors = hw.scan(_p("/sys"))
     errors.extend(hw_errors)
     services, systemd = _services(module, errors)
     target = target_kernel or running
-    build = _scst.compute(usr_exists, usr_line, packages, running, target)
+    build = _scst.compute(usr_exists, usr_line, packages, running, target, exists=_exists)
     if path != _scst.USR_OFED_INFO and info_fact["present"]:
         build["reasons"].append("ofed_info is at %s; the Makefile reads only %s" % (path, _scst.USR_OFED_INFO))
     facts = dict(stack)
@@ -296,7 +309,7 @@ def gather(module, target_kernel=None, ofed_info_path=_scst.USR_OFED_INFO):
             "kernel_ib_devel": _summary(pq.find(packages, "kernel-ib-devel", "rpm")),
             "compat_rdma_devel": _summary(pq.find(packages, "compat-rdma-devel", "rpm")),
         },
-        "header_dirs": _scst.header_dir_facts(),
+        "header_dirs": _scst.header_dir_facts(_exists),
         "hardware": hardware,
         "hardware_dropped": [d["slot"] for d in hw.legacy_devices(hardware)],
         "services": services,
