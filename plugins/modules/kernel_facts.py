@@ -54,7 +54,7 @@ notes:
 seealso:
   - module: iser.ofed.ofed_facts
 author:
-  - iser.ofed contributors
+  - iser.ofed contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
