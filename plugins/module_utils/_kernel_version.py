@@ -61,7 +61,7 @@ class KernelVersion(NamedTuple):
 def _split_flavour(kernel: str) -> Tuple[str, str]:
     text = kernel.strip()
     suffixes: List[str] = []
-    for _ in range(2):  # e.g. 2.6.18-164.el5.ELsmp is not a thing, but 2.6.32-220.el6.x86_64 is
+    for _attempt in range(2):  # e.g. 2.6.18-164.el5.ELsmp is not a thing, but 2.6.32-220.el6.x86_64 is
         match = _FLAVOUR_RE.search(text)
         if not match or match.start() == 0:
             break

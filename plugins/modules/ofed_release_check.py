@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: iser.ofed contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Module ``iser.ofed.ofed_release_check``."""
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ description:
     only: no real RPM bundle was available)."
   - An unsupported target fails with the kernel, the release, the nearest supported kernels and a remedy,
     unless O(allow_unsupported=true), which turns the failure into a warning.
-  - The module reads the bundle on the host it runs on. To check a bundle kept on the controller, run it with
+  - "The module reads the bundle on the host it runs on. To check a bundle kept on the controller, run it with
     C(delegate_to: localhost) and pass the target host's facts (O(kernel), O(distribution),
-    O(distribution_version), O(arch)) explicitly.
+    O(distribution_version), O(arch)) explicitly."
   - ISO images (C(.iso)) cannot be read without mounting them; mount one read-only and pass the mount point.
 author:
-  - iser.ofed contributors
+  - iser.ofed contributors (!UNKNOWN)
 options:
   bundle:
     description:
@@ -162,10 +163,18 @@ release:
   returned: success
   type: dict
   contains:
-    flavor: {description: V(mlnx_ofed) or V(ofed)., type: str}
-    version: {description: Version from C(.mlnx), C(BUILD_ID) or the release notes header., type: str}
-    source: {description: Where the version was read., type: str}
-    name: {description: Display name., type: str}
+    flavor:
+      description: V(mlnx_ofed) or V(ofed).
+      type: str
+    version:
+      description: Version from C(.mlnx), C(BUILD_ID) or the release notes header.
+      type: str
+    source:
+      description: Where the version was read.
+      type: str
+    name:
+      description: Display name.
+      type: str
   sample: {flavor: ofed, version: "1.5", source: BUILD_ID, name: OFED-1.5}
 nearest:
   description: The supported kernels closest to the target, closest first (at most five; empty on an exact match).
