@@ -66,8 +66,11 @@ demo: host-setup venv images collection  ## preflight report on the test bed con
 		echo "scripts/demo.sh is missing" >&2; exit 1; fi
 	bash scripts/demo.sh
 
-test: host-setup venv venv-2.18 images collection  ## everything CI runs, with step timings
+test:  ## everything CI runs (host setup, venvs and images first), with step timings
 	bash scripts/run-with-timing.sh \
+		"+host setup=$(MAKE) --no-print-directory host-setup" \
+		"+venvs=$(MAKE) --no-print-directory venv venv-2.18 collection" \
+		"+images=$(MAKE) --no-print-directory images" \
 		"lint=$(MAKE) --no-print-directory lint" \
 		"sanity=$(MAKE) --no-print-directory sanity" \
 		"unit (ansible-core 2.19)=$(MAKE) --no-print-directory test-unit-2.19" \
