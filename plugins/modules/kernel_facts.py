@@ -162,7 +162,12 @@ def main():
         path = module.get_bin_path(argv[0])
         if not path:
             return None
-        return module.run_command([path] + list(argv[1:]), environ_update={"LC_ALL": "C"})
+        try:
+            return module.run_command([path] + list(argv[1:]), environ_update={"LC_ALL": "C"},
+                                      handle_exceptions=False)
+        except OSError as exc:  # present but not runnable: treat it as absent, say so
+            module.warn("cannot run %s: %s" % (path, exc))
+            return None
 
     release, machine = uname()
     try:

@@ -33,6 +33,8 @@ def host(tmp_path, monkeypatch):
     def run_command(self, args, **kwargs):
         state["calls"].append((list(args), kwargs.get("environ_update")))
         key = (os.path.basename(args[0]),) + tuple(args[1:])
+        if isinstance(state["tools"][key], Exception):
+            raise state["tools"][key]
         return state["tools"][key]
 
     monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
@@ -156,3 +158,17 @@ def test_runs_on_this_machine_as_it_is():
         assert "PROC_MODULES_UNREADABLE" in [e["code"] for e in facts["errors"]]
         assert facts["modules"]["manageable"] is False
     assert facts["modules_dir_exists"] is os.path.isdir("/lib/modules/" + os.uname().release)
+
+
+def test_efi_host_secure_boot_from_mokutil_and_a_broken_tool(host):
+    root = host["root"]
+    os.makedirs(root / "sys/firmware/efi/efivars")   # efivarfs without the SecureBoot variable
+    host["tools"] = {("systemd-detect-virt", "--container"): OSError(8, "Exec format error"),
+                     ("systemd-detect-virt", "--vm"): (1, "none\n", ""),
+                     ("mokutil", "--sb-state"): (0, "SecureBoot enabled\n", "")}
+    result = run_module(kernel_facts.main, {})
+    facts = _kernel(result)
+    assert facts["secure_boot"] == {"state": "enabled", "source": "mokutil --sb-state"}
+    assert facts["virtualization"]["container"] is None
+    # 2.18 returns warnings as strings, 2.19 as structured WarningSummary dicts
+    assert any("Exec format error" in str(w) for w in result.get("warnings", []))
