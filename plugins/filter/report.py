@@ -517,6 +517,11 @@ def _cells(record: Dict[str, Any]) -> Dict[str, List[str]]:
     }
 
 
+def _counts(summary: Dict[str, Any]) -> str:
+    return "%d host%s: %s" % (summary["hosts"], "" if summary["hosts"] == 1 else "s",
+                              ", ".join("%d %s" % (len(summary[s]), s) for s in STATUSES))
+
+
 def markdown_escape(text: Any) -> str:
     """One table-cell-safe line: HTML special characters as entities, ``|`` and backslash escaped, no newlines."""
     text = html.escape(_str(text), quote=False)
@@ -529,12 +534,10 @@ def fleet_markdown(records: Any, title: str = "iser.ofed preflight: fleet report
     recs = _sorted(records)
     summary = fleet_summary(recs)
     lines = ["# %s" % markdown_escape(title), ""]
-    lines.append("%d host%s: %s." % (
-        summary["hosts"], "" if summary["hosts"] == 1 else "s",
-        ", ".join("%d %s" % (len(summary[s]), s) for s in STATUSES)))
+    lines.append("%s." % markdown_escape(_counts(summary)))
     lines.append("")
     lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "|".join(" --- " for _ in COLUMNS) + "|")
+    lines.append("|" + " --- |" * len(COLUMNS))
     for record in recs:
         cells = _cells(record)
         lines.append("| " + " | ".join("<br>".join(markdown_escape(x) for x in cells[c]) for c in COLUMNS) + " |")
@@ -567,8 +570,7 @@ def fleet_html(records: Any, title: str = "iser.ofed preflight: fleet report") -
         "<title>%s</title>" % _h(title),
         "<style>%s</style></head><body>" % _CSS,
         "<h1>%s</h1>" % _h(title),
-        "<p>%d host%s: %s.</p>" % (summary["hosts"], "" if summary["hosts"] == 1 else "s",
-                                  _h(", ".join("%d %s" % (len(summary[s]), s) for s in STATUSES))),
+        "<p>%s.</p>" % _h(_counts(summary)),
         "<table><thead><tr>%s</tr></thead><tbody>" % "".join("<th>%s</th>" % _h(c) for c in COLUMNS),
     ]
     for record in recs:
