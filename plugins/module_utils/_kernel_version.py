@@ -141,7 +141,7 @@ def closeness(target: str, candidate: str) -> Tuple[int, ...]:
     """Sort key: smaller means ``candidate`` is closer to ``target``."""
     t, c = parse_kernel(target), parse_kernel(candidate)
     if t is None or c is None:
-        return (99, 0, 0, 0, 0)
+        return (99,)
     common = 0
     for a, b in zip(t.upstream, c.upstream):
         if a != b:
@@ -151,9 +151,11 @@ def closeness(target: str, candidate: str) -> Tuple[int, ...]:
         gap = abs(t.upstream[common] - c.upstream[common])
     else:
         gap = abs(len(t.upstream) - len(c.upstream))
+    # Among equally distant versions, prefer the newest below the target, then the oldest above it.
+    direction = tuple(-x for x in c.upstream) if t.upstream > c.upstream else tuple(c.upstream)
     dist_differs = 0 if t.dist == c.dist else 1
     build_gap = abs((t.build[:1] or (0,))[0] - (c.build[:1] or (0,))[0])
-    return (-common, gap, dist_differs, build_gap, 0 if t.flavour == c.flavour else 1)
+    return (-common, gap) + direction + (dist_differs, build_gap, 0 if t.flavour == c.flavour else 1)
 
 
 def sort_by_closeness(target: str, candidates: Sequence[str]) -> List[str]:

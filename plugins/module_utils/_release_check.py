@@ -163,7 +163,7 @@ def remedy(result: Dict[str, Any]) -> str:
 
 def failure_message(result: Dict[str, Any]) -> str:
     release = result["release"]
-    nearest = ", ".join(result["nearest"]) or "none (the bundle ships no prebuilt kernel list)"
+    nearest = "; ".join(result["nearest"]) or "none (the bundle ships no prebuilt kernel list)"
     return ("Kernel %s is not supported by %s (%s): %s. Nearest supported kernels: %s. %s"
             % (result["target"]["kernel"], release["name"], result["bundle"]["path"], result["reason"], nearest,
                remedy(result)))

@@ -257,31 +257,30 @@ def match_kernel(rows: List[Dict[str, Any]], kernel: str, distro: Optional[str] 
     return {"kind": "none", "row": None, "minimal_qa": False}
 
 
+def _row_label(row: Dict[str, Any]) -> str:
+    spec = row.get("kernelorg")
+    if not spec:
+        return row["kernel"]
+    return "kernel.org %s" % row["kernel"]
+
+
 def supported_kernels(rows: List[Dict[str, Any]]) -> List[str]:
-    """Every kernel the rows name, kernel.org rows spelled ``kernel.org <spec>``."""
+    """Every kernel the rows name; a kernel.org row is one entry (``kernel.org 2.6.30 - 3.0``)."""
     out: List[str] = []
     for row in rows:
-        if row.get("kernelorg"):
-            spec = row["kernelorg"]
-            if spec.get("kind") == "range":
-                out.append("kernel.org %s - %s" % (spec["low"], spec["high"]))
-            else:
-                out.extend("kernel.org %s" % v for v in spec.get("versions", []))
-        else:
-            out.append(row["kernel"])
+        label = _row_label(row)
+        if label not in out:
+            out.append(label)
     return out
 
 
 def nearest_kernels(rows: List[Dict[str, Any]], kernel: str, limit: int = 5) -> List[str]:
-    """The supported kernels closest to ``kernel``, closest first."""
-    candidates = supported_kernels(rows)
-
-    def key(cand: str) -> Tuple[int, ...]:
-        probe = cand.replace("kernel.org ", "").split(" - ")[0]
-        return kv.closeness(kernel, probe)
-
-    unique: List[str] = []
-    for cand in candidates:
-        if cand not in unique:
-            unique.append(cand)
-    return sorted(unique, key=key)[:limit]
+    """The supported kernels closest to ``kernel``, closest first (a kernel.org row by its closest version)."""
+    keyed: Dict[str, Tuple[int, ...]] = {}
+    for row in rows:
+        label = _row_label(row)
+        probes = (row.get("kernelorg") or {}).get("versions") or [row["kernel"]]
+        key = min(kv.closeness(kernel, p) for p in probes)
+        if label not in keyed or key < keyed[label]:
+            keyed[label] = key
+    return sorted(keyed, key=lambda label: keyed[label])[:limit]

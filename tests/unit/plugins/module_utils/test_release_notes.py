@@ -178,3 +178,10 @@ def test_nearest_kernels_are_sorted_by_closeness():
     assert nearest[0] == "2.6.18-164.el5"  # 164 is closer to 194 than 128
     nearest_new = rn.nearest_kernels(notes("4.8-2")["rows"], "3.10.0-862.el7")
     assert nearest_new[0] == "3.10.0-693.el7"
+
+
+def test_nearest_kernels_group_the_kernelorg_row():
+    nearest = rn.nearest_kernels(notes("1.5")["rows"], "6.1.0-50-amd64")  # a newer kernel than any row
+    assert nearest[0] == "kernel.org 2.6.29, 2.6.30, 2.6.31 and 2.6.32"
+    assert len(nearest) == 5 and len(set(nearest)) == 5
+    assert rn.nearest_kernels(notes("1.5.4")["rows"], "3.2.0")[0] == "kernel.org 2.6.30 - 3.0"
