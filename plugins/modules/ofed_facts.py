@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: iser.ofed contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module ``iser.ofed.ofed_facts``."""
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ attributes:
   platform:
     platforms: posix
 author:
-  - iser.ofed contributors
+  - iser.ofed maintainers (!UNKNOWN)
 notes:
   - Hardware names and the C(dropped_after) note (ConnectX-3, ConnectX-3 Pro, Connect-IB last supported by
     MLNX_OFED 4.9 LTS) come from a built-in table; unknown device ids are reported with C(name=null).

@@ -144,14 +144,14 @@ def test_real_changelog_versions_order():
 
 def _random_version(rng):
     head = "%d.%d" % (rng.randint(1, 30), rng.randint(0, 12))
-    tail = ".".join(str(rng.randint(0, 9)) for _ in range(rng.randint(0, 4)))
+    tail = ".".join(str(rng.randint(0, 9)) for _i in range(rng.randint(0, 4)))
     return head + ("-" + tail if tail else "")
 
 
 def test_properties_random():
     """Seeded property checks: total order is consistent, and every field-prefix of a version matches it."""
     rng = random.Random(20261125)
-    pool = [_random_version(rng) for _ in range(300)]
+    pool = [_random_version(rng) for _i in range(300)]
     parsed = [OfedVersion(v) for v in pool]
     ordered = sorted(parsed)
     for low, high in zip(ordered, ordered[1:]):

@@ -116,8 +116,8 @@ def test_rpm_mixed_and_failures():
 
 
 def test_argv():
-    assert pq.dpkg_argv(["ofed-scripts"]) == ["dpkg-query", "-W", "-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n",
-                                               "ofed-scripts"]
+    expected = ["dpkg-query", "-W", "-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n", "ofed-scripts"]
+    assert pq.dpkg_argv(["ofed-scripts"]) == expected
     argv = pq.rpm_argv()
     assert argv[:4] == ["rpm", "-q", "--qf", "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n"]
     assert "mlnx-ofa_kernel-devel" in argv and "compat-rdma-devel" in argv and "kernel-ib-devel" in argv

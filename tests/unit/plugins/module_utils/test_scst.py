@@ -66,7 +66,7 @@ def test_mofed_without_kernel_package_real_captures():
 
 
 def test_mofed_rpm_uses_upstream_version_for_major_minor():
-    packages, _ = parse_rpm_query(0, "mlnx-ofa_kernel-devel\t23.10\tOFED.23.10.2.1.3.1.rhel9u3\tx86_64\n", "")
+    packages, _problem = parse_rpm_query(0, "mlnx-ofa_kernel-devel\t23.10\tOFED.23.10.2.1.3.1.rhel9u3\tx86_64\n", "")
     build = _scst.compute(True, "MLNX_OFED_LINUX-23.10-2.1.3.1:", packages, RUNNING, RUNNING,
                           exists=exists_in(MOFED_FILES - {"/usr/src/ofa_kernel/default/Module.symvers"}))
     assert build["version"] == "23.10" and (build["mofed_major"], build["mofed_minor"]) == (23, 10)
@@ -75,7 +75,7 @@ def test_mofed_rpm_uses_upstream_version_for_major_minor():
 
 
 def _rpm(name, version, release):
-    packages, _ = parse_rpm_query(0, "%s\t%s\t%s\tx86_64\n" % (name, version, release), "")
+    packages, _problem = parse_rpm_query(0, "%s\t%s\t%s\tx86_64\n" % (name, version, release), "")
     return packages
 
 
@@ -95,8 +95,8 @@ def test_classic_1_5_kernel_ib_devel_matching_running_kernel():
 
 
 def test_classic_3_5_compat_rdma_wins_and_mismatch_is_reported():
-    pkgs = _rpm("compat-rdma-devel", "3.5", "OFED.3.5.3.5.0_26_generic") + _rpm("kernel-ib-devel", "1.5",
-                                                                                 "3.5.0_26_generic")
+    pkgs = (_rpm("compat-rdma-devel", "3.5", "OFED.3.5.3.5.0_26_generic")
+            + _rpm("kernel-ib-devel", "1.5", "3.5.0_26_generic"))
     build = _scst.compute(True, real_first_line("classic-3.5-rpm_noarg"), pkgs, "3.5.0-26-generic",
                           "3.5.0-26-generic", exists=exists_in({"/usr/src/compat-rdma/include"}))
     assert build["header_dir"] == "/usr/src/compat-rdma"
