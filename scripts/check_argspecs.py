@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Check that every role's argument spec agrees with its defaults.
 
@@ -11,7 +10,7 @@ For each ``roles/<role>/`` the entry point ``main`` of ``meta/argument_specs.yml
 * an option without a ``default`` is not in ``defaults/main.yml`` (a default there that the spec does not
   state would be invisible to ``ansible-doc`` and to AWX surveys).
 
-Usage: ``scripts/check_argspecs.py [ROLES_DIR]`` (default: ``roles`` beside this script's parent).
+Usage: ``python scripts/check_argspecs.py [ROLES_DIR]`` (default: ``roles`` beside this script's parent).
 Exit status 0 when every role agrees, 1 with one line per problem otherwise.
 """
 from __future__ import annotations

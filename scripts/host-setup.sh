@@ -9,7 +9,9 @@
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 
-PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs dpkg-dev rpm python3-venv git make)
+# podman + runc run the test bed; debootstrap builds its images; dpkg-dev and rpm build and query test
+# packages; python3-venv, git, make run the tooling; shellcheck lets ansible-test sanity check shell scripts.
+PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs dpkg-dev rpm python3-venv git make shellcheck)
 CONF=/etc/containers/containers.conf
 
 log() { printf '[host-setup] %s\n' "$*"; }
