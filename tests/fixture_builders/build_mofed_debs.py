@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build fixture MLNX_OFED 5.0 ``.deb`` packages: ``ofed-scripts`` and ``mlnx-ofed-kernel-dkms``.
 
@@ -18,7 +17,7 @@ stanzas and file lists were captured with ``dpkg-deb -f`` / ``dpkg-deb -c`` (cop
 
 Shares no code with ``plugins/``: this is test data, built independently of the code it tests.
 
-Usage: ``build_mofed_debs.py --out DIR`` prints the path of each built package, one a line.
+Usage: ``python3 build_mofed_debs.py --out DIR`` prints the path of each built package, one a line.
 The build is reproducible (fixed mtimes, ``SOURCE_DATE_EPOCH``): the same inputs give the same bytes.
 """
 from __future__ import annotations
@@ -99,7 +98,7 @@ def parse_fields(path: Path) -> list[tuple[str, str]]:
             name, value = fields[-1]
             fields[-1] = (name, value + "\n" + line)
             continue
-        name, _, value = line.partition(":")
+        name, value = line.split(":", 1)
         fields.append((name, value.strip()))
     return fields
 
@@ -108,8 +107,8 @@ def ofed_info_script() -> str:
     """The fixture /usr/bin/ofed_info: prints what the vendor's 5.0 script prints."""
     captured = OFED_INFO_LISTING.read_text(encoding="utf-8")
     trailer = "Installed Packages:\n-------------------\n"
-    listing, found, _ = captured.partition(trailer)
-    if not found or HEADER_MARKER in listing:
+    listing, found, rest = captured.partition(trailer)
+    if not found or HEADER_MARKER in listing or rest.strip():
         raise SystemExit(f"unexpected layout of {OFED_INFO_LISTING}")
     line_s = OFED_INFO_S.read_text(encoding="utf-8").strip()
     line_n = OFED_INFO_N.read_text(encoding="utf-8").strip()

@@ -41,8 +41,12 @@ def record(reports: Path, name: str) -> dict:
 
 
 def os_release(host) -> dict:
-    text = host.file("/etc/os-release").content_string
-    return {k: shlex.split(v)[0] if v else "" for k, _, v in (line.partition("=") for line in text.splitlines() if "=" in line)}
+    fields = {}
+    for line in host.file("/etc/os-release").content_string.splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            fields[key] = " ".join(shlex.split(value))
+    return fields
 
 
 def installed_kernel(host) -> str:
