@@ -206,8 +206,9 @@ def _ofed_info(module, path, errors):
         line = bare_line if bare_line else oi.first_line(out_s)
         fact["first_line"] = oi.clean_text(line)
         if rc != 0 and rc_s != 0:
-            errors.append({"code": "OFED_INFO_FAILED", "msg": "%s could not be run (exit %s): %s"
-                           % (path, rc, oi.clean_text((err or err_s or "").strip(), 300))})
+            how = "could not be run" if rc is None else "exited %s" % rc
+            errors.append({"code": "OFED_INFO_FAILED", "msg": "%s %s: %s"
+                           % (path, how, oi.clean_text((err or err_s or "").strip(), 300))})
         elif not (bare or "").strip() and not (out_s or "").strip():
             errors.append({"code": "OFED_INFO_FAILED", "msg": "%s printed nothing" % path})
         elif oi.looks_binary(bare or out_s or ""):
@@ -217,6 +218,8 @@ def _ofed_info(module, path, errors):
                            "formats: %r" % (path, fact["first_line"])})
         return fact, cls, bare_line
     fact.update(kind=cls["kind"], version=cls["version"], base_version=cls["base_version"])
+    if not fact["base_version"]:  # "MLNX_OFED_LINUX-X (OFED-Y):" is only on the listing's first line
+        fact["base_version"] = oi.classify_first_line(bare_line)["base_version"]
     if cls["flavor"] == "mlnx_ofed":
         rc_n, out_n, _err = _run(module, [_p(path), "-n"])
         fact["numeric"] = oi.parse_numeric(out_n) if rc_n == 0 else None

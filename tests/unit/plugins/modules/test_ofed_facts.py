@@ -179,6 +179,20 @@ def test_garbage_ofed_info(host, replay, code, scst):
     assert first is None or "\x00" not in first
 
 
+def test_mlnxofedinstall_rewritten_ofed_info(host):
+    """Constructed from the domain doc: after mlnxofedinstall, -s/-n/listing print the MLNX_OFED_LINUX forms."""
+    write(host["root"], "/usr/bin/ofed_info", "#!/bin/bash\n", 0o755)
+    outputs = {"-s": "MLNX_OFED_LINUX-23.10-0.5.5.0:\n", "-n": "23.10-0.5.5.0\n",
+               None: "MLNX_OFED_LINUX-23.10-0.5.5.0 (OFED-23.10-0.5.5):\n\nar_mgr:\n"}
+    host["tools"]["ofed_info"] = lambda argv: (0, outputs[argv[1] if len(argv) > 1 else None], "")
+    facts = _ofed(run_module(ofed_facts.main, {}))
+    info = facts["ofed_info"]
+    assert (info["kind"], info["version"], info["numeric"], info["base_version"]) == (
+        "mlnx_ofed_linux", "23.10-0.5.5.0", "23.10-0.5.5.0", "23.10-0.5.5")
+    assert info["makefile_first_line"] == "MLNX_OFED_LINUX-23.10-0.5.5.0 (OFED-23.10-0.5.5):"
+    assert facts["scst_build_flavor"] == "MOFED" and facts["flavor"] == "mlnx_ofed"
+
+
 def test_run_command_oserror_is_caught(host, monkeypatch):
     write(host["root"], "/usr/bin/ofed_info", "not executable", 0o644)
 
@@ -187,7 +201,7 @@ def test_run_command_oserror_is_caught(host, monkeypatch):
     host["tools"]["ofed_info"] = raising
     facts = _ofed(run_module(ofed_facts.main, {}))
     assert [e["code"] for e in facts["errors"]] == ["OFED_INFO_FAILED"]
-    assert "Permission denied" in facts["errors"][0]["msg"]
+    assert "could not be run" in facts["errors"][0]["msg"] and "Permission denied" in facts["errors"][0]["msg"]
 
 
 def test_prefix_from_etc_infiniband_info_and_package_query_failure(host):
