@@ -50,7 +50,9 @@ cleanup() {
     local m
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         m=${MOUNTS[i]}
-        mountpoint -q "$m" && umount -l "$m" || true
+        if mountpoint -q "$m"; then
+            umount -l "$m" || true
+        fi
     done
     MOUNTS=()
 }
