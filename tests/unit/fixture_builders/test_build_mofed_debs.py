@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Black-box contract tests of ``build_mofed_debs.py``.
+"""Black-box contract tests of ``tests/fixture_builders/build_mofed_debs.py``.
+
+They live under tests/unit so that every unit-test run (both ansible-core versions) runs them; they
+import nothing, neither from the builder nor from plugins/.
 
 The builder is run as a program; its packages are inspected only with dpkg's own tools
 (``dpkg-deb -f/-c``, ``dpkg -i`` into a scratch root, ``dpkg-query``, ``dpkg -V``) and compared with
-the captures of the vendor packages and of the vendor ``ofed_info`` (copies under ../fixtures).
+the captures of the vendor packages and of the vendor ``ofed_info`` (copies under
+tests/fixture_builders/fixtures).
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-BUILDER = HERE.parent / "build_mofed_debs.py"
-FIXTURES = HERE.parent / "fixtures"
+REPO = Path(__file__).resolve().parents[3]
+BUILDER = REPO / "tests" / "fixture_builders" / "build_mofed_debs.py"
+FIXTURES = REPO / "tests" / "fixture_builders" / "fixtures"
 DPKG_DEB = FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "dpkg-deb"
 OFED_INFO = FIXTURES / "captured" / "ofed_info"
 
