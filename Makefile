@@ -92,6 +92,8 @@ argspecs: venv  ## roles/*/meta/argument_specs.yml agree with roles/*/defaults/m
 lint: venv collection  ## ansible-lint (production profile, offline)
 	$(VENV)/bin/ansible-lint --version
 	$(VENV)/bin/ansible-lint
+	@echo "== vermin: code that runs on targets must work on Python 3.9"
+	$(VENV)/bin/vermin -t=3.9- --violations --no-tips plugins/modules plugins/module_utils
 
 sanity: venv  ## ansible-test sanity on a staged copy of the tracked files
 	bash scripts/sanity.sh
@@ -108,8 +110,10 @@ test-molecule: venv images collection  ## every Molecule scenario under molecule
 test-scenario: venv images collection  ## one Molecule scenario: make test-scenario S=<name>
 	$(VENV)/bin/molecule test -s $(S)
 
-clean:  ## remove venvs, the collections link, caches and test output (images stay)
-	rm -rf $(VENV) $(VENV218) .collections .cache tests/output .pytest_cache
+clean:  ## remove the demo/test containers, venvs, the collections link, caches, reports and test output
+	-@if [ -x $(VENV)/bin/molecule ]; then for f in molecule/*/molecule.yml; do \
+		$(VENV)/bin/molecule destroy -s "$$(basename "$$(dirname "$$f")")" || true; done; fi
+	rm -rf $(VENV) $(VENV218) .collections .cache tests/output .pytest_cache reports iser-ofed-reports
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean-images:  ## remove the test bed images (next `make images` rebuilds them)
