@@ -426,7 +426,7 @@ def fleet_records(records: Any, hosts: Any) -> List[Dict[str, Any]]:
     """One record per host of ``hosts``: ``records[i]`` when it is a record, else a ``failed`` record.
 
     ``records`` is the list of ``hostvars[host].preflight_record`` in the order of ``hosts`` (``None`` where
-    the host has none, e.g. it failed role argument validation).
+    the host has none, e.g. it became unreachable during the role).
     """
     recs = _list(records)
     out = []
