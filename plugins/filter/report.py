@@ -301,24 +301,47 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
 
 
 def next_steps(kernel: Dict[str, Any], ofed: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any]) -> List[str]:
-    """What the install pipeline would do on this host, in words."""
-    steps: List[str] = []
+    """What the install pipeline would do on this host, in words.
+
+    Only ``iser_ofed_flavor`` chooses a stack (the install stages need it, warning ``FLAVOR_NOT_SET``): without
+    it the plan keeps what is installed and installs nothing, whatever the bundle is. The bundle's version is
+    the one installed when the bundle is of the wanted flavor; otherwise ``iser_ofed_version`` is named.
+    """
     release = _dict(verdict.get("release"))
-    wanted_flavor = _str(inputs.get("flavor")) or _str(release.get("flavor"))
-    wanted_version = _str(release.get("version")) or _str(inputs.get("version"))
+    wanted_flavor = _str(inputs.get("flavor"))
+    bundle_flavor = _str(release.get("flavor"))
+    if bundle_flavor and bundle_flavor != wanted_flavor:
+        wanted_version = _str(inputs.get("version"))
+    else:
+        wanted_version = _str(release.get("version")) or _str(inputs.get("version"))
     have_flavor = _str(ofed.get("flavor"))
     have_version = _str(ofed.get("version"))
-    installed = ofed.get("installed") is True
-    wanted = ("%s %s" % (flavor_name(wanted_flavor) or "OFED (flavor not set)", wanted_version)).strip()
-    if installed and have_flavor and have_flavor == wanted_flavor and wanted_version \
-            and version_matches(wanted_version, have_version):
-        steps.append("keep %s %s (already installed)" % (flavor_name(have_flavor), have_version))
-        return steps + ["build iscsi-scst against it"]
-    if installed:
-        current = ("%s %s" % (flavor_name(have_flavor) or "an unknown OFED", have_version)).strip()
+    installed = ofed.get("installed")
+    current = ("%s %s" % (flavor_name(have_flavor) or "an unknown OFED", have_version)).strip()
+
+    if not wanted_flavor:
+        bundle = ("; the bundle is %s" % ("%s %s" % (flavor_name(bundle_flavor), _str(release.get("version")))).strip()
+                  if bundle_flavor else "")
+        if installed is True:
+            return ["keep %s (iser_ofed_flavor not set: nothing to install%s)" % (current, bundle)]
+        if installed is False:
+            return ["no OFED installed; nothing to install (iser_ofed_flavor not set%s)" % bundle]
+        return ["nothing to install (iser_ofed_flavor not set%s; installed OFED unknown)" % bundle]
+
+    wanted = ("%s %s" % (flavor_name(wanted_flavor), wanted_version)).strip()
+    if installed is True and have_flavor == wanted_flavor:
+        if not wanted_version:
+            return ["keep %s (already installed; iser_ofed_version not set and no bundle version: any version will do)"
+                    % current, "build iscsi-scst against it"]
+        if version_matches(wanted_version, have_version):
+            return ["keep %s (already installed)" % current, "build iscsi-scst against it"]
+    steps: List[str] = []
+    if installed is True:
         steps.append("replace %s with %s" % (current, wanted))
-    else:
+    elif installed is False:
         steps.append("install %s" % wanted)
+    else:
+        steps.append("install %s (installed OFED unknown)" % wanted)
     loaded = _list(_dict(kernel.get("modules")).get("loaded_ib"))
     if loaded:
         steps.append("unload %d IB module%s" % (len(loaded), "" if len(loaded) == 1 else "s"))

@@ -397,3 +397,75 @@ def test_facts_errors_explained_by_a_blocker_are_not_repeated():
     assert "TARGET_KERNEL_NOT_INSTALLED" not in warnings and "FILE_UNREADABLE" in warnings
     assert "KERNEL_IB_DISABLED" not in warnings  # nothing to say about a kernel that is not there
     assert [e["code"] for e in record["errors"]] == ["TARGET_KERNEL_NOT_INSTALLED", "FILE_UNREADABLE"]
+
+
+# --- next: what the plan says without a flavor, and other wordings ---------------------------------------
+
+NO_FLAVOR = dict(INPUTS, flavor="", version="", bundle_path="")
+# constructed: the MLNX_OFED 5.0 bundle's release check, supported this time.
+SUPPORTED_MLNX_50 = dict(UNSUPPORTED_MLNX, supported=True, match="exact")
+
+
+def test_no_flavor_keeps_the_installed_stack():
+    record = report.preflight_record(facts(ofed=MLNX_50, kernel__build_dir_exists=True), NO_FLAVOR, None, "h")
+    assert record["next"] == "keep MLNX_OFED 5.0-2.1.8 (iser_ofed_flavor not set: nothing to install)"
+    assert "FLAVOR_NOT_SET" in codes(record["warnings"])
+
+
+def test_no_flavor_with_a_bundle_names_the_bundle_but_installs_nothing():
+    inputs = dict(NO_FLAVOR, bundle_path="/srv/bundles/MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64")
+    record = report.preflight_record(facts(ofed=MLNX_50, kernel__build_dir_exists=True), inputs, SUPPORTED_MLNX_50, "h")
+    assert record["next"] == ("keep MLNX_OFED 5.0-2.1.8 (iser_ofed_flavor not set: nothing to install; "
+                              "the bundle is MLNX_OFED 5.0-2.1.8.0)")
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), inputs, SUPPORTED_MLNX_50, "h")
+    assert record["next"] == ("no OFED installed; nothing to install "
+                              "(iser_ofed_flavor not set; the bundle is MLNX_OFED 5.0-2.1.8.0)")
+
+
+def test_no_flavor_and_no_ofed_installs_nothing():
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), NO_FLAVOR, None, "h")
+    # nothing is installed, so nothing is unloaded, quarantined or built either
+    assert record["next"] == "no OFED installed; nothing to install (iser_ofed_flavor not set)"
+
+
+def test_no_flavor_and_no_ofed_facts():
+    record = report.preflight_record({"kernel": copy.deepcopy(DEBIAN_KERNEL)}, NO_FLAVOR, None, "h")
+    assert record["next"].endswith("; then: nothing to install (iser_ofed_flavor not set; installed OFED unknown)")
+
+
+def test_unknown_installed_stack_is_not_called_absent():
+    record = report.preflight_record({"kernel": copy.deepcopy(DEBIAN_KERNEL)}, INPUTS, SUPPORTED, "h")
+    assert codes(record["blockers"]) == ["OFED_FACTS_MISSING", "HEADERS_MISSING"]
+    assert "then: install MLNX_OFED 5.8-3.0.7.0 (installed OFED unknown);" in record["next"]
+
+
+def test_same_flavor_and_no_version_keeps_the_installed_stack():
+    inputs = dict(INPUTS, version="", bundle_path="")
+    record = report.preflight_record(facts(ofed=MLNX_50, kernel__build_dir_exists=True), inputs, None, "h")
+    assert record["next"] == ("keep MLNX_OFED 5.0-2.1.8 (already installed; iser_ofed_version not set and no bundle "
+                              "version: any version will do); build iscsi-scst against it")
+
+
+def test_other_flavor_bundle_version_is_not_lent_to_the_wanted_flavor():
+    # the bundle is MLNX_OFED 5.0-2.1.8.0 but OFED is wanted: the plan must not say "install OFED 5.0-2.1.8.0"
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), dict(INPUTS, flavor="ofed", version="4.8-2"),
+                                     SUPPORTED_MLNX_50, "h")
+    assert codes(record["blockers"]) == ["BUNDLE_FLAVOR_MISMATCH", "BUNDLE_VERSION_MISMATCH"]
+    assert "then: install OFED 4.8-2;" in record["next"]
+    record = report.preflight_record(facts(kernel__build_dir_exists=True), dict(INPUTS, flavor="ofed", version=""),
+                                     SUPPORTED_MLNX_50, "h")
+    assert "then: install OFED;" in record["next"]
+
+
+@pytest.mark.parametrize("ofed", [NO_OFED, MLNX_50, None], ids=["no-ofed", "mlnx-5.0", "no-ofed-facts"])
+@pytest.mark.parametrize("check, bundle", [(None, ""), (SUPPORTED_MLNX_50, "/srv/b"), (UNSUPPORTED_MLNX, "/srv/b")],
+                         ids=["no-bundle", "bundle-ok", "bundle-unsupported"])
+def test_without_a_flavor_the_plan_never_installs_or_replaces(ofed, check, bundle):
+    data = {"kernel": copy.deepcopy(DEBIAN_KERNEL)}
+    if ofed is not None:
+        data["ofed"] = copy.deepcopy(ofed)
+    next_text = report.preflight_record(data, dict(NO_FLAVOR, bundle_path=bundle), check, "h")["next"]
+    assert "iser_ofed_flavor not set" in next_text
+    assert not re.search(r"\b(replace|unload|quarantine|build)\b|\binstall [A-Z]", next_text), next_text
+    if ofed is MLNX_50:
+        assert "keep MLNX_OFED 5.0-2.1.8 " in next_text
