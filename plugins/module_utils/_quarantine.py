@@ -515,11 +515,49 @@ def initramfs_members(listing: str, kernel: str, rels: list[str]) -> list[str]:
     return sorted(found)
 
 
+def depmod_argv(modules_root: str, kernel: str) -> list[str] | None:
+    """``depmod -a <kernel>``, with ``-b <base>`` when the tree is ``<base>/lib/modules``; None otherwise."""
+    root = modules_root.rstrip("/") or "/"
+    if root == "/lib/modules":
+        return ["depmod", "-a", kernel]
+    if root.endswith("/lib/modules"):
+        return ["depmod", "-b", root[:-len("/lib/modules")], "-a", kernel]
+    return None
+
+
+def todo_after(state: str, old_todo: list[str], depmod: bool, initramfs: str, manifest: dict | None,
+               contained: list[str]) -> list[str]:
+    """Follow-up steps after files moved. ``quarantined``: initramfs when a moved file is in it (``auto``);
+    ``restored``: when the quarantine rebuilt it or a moved file was in it."""
+    if initramfs == "auto":
+        if state == "quarantined":
+            wanted = bool(contained)
+        else:
+            wanted = bool(manifest and (manifest.get("initramfs_rebuilt") or manifest.get("initramfs_contained")))
+    else:
+        wanted = initramfs == "always"
+    todo = list(old_todo)
+    for step, want in (("depmod", depmod), ("initramfs", wanted)):
+        if want and step not in todo:
+            todo.append(step)
+    return todo
+
+
+def summary(entries: list[dict], dirs: list[str], src: str, dst: str) -> dict:
+    """``moved`` (dirs with something to move), ``files``, ``bytes`` and a before/after ``diff`` listing."""
+    files, size = counts(entries)
+    return {"moved": [d for d in dirs if any(under(e["path"], [d]) for e in entries)], "files": files,
+            "bytes": size, "diff": {"before_header": src, "after_header": dst, "before": diff_listing(entries, src),
+                                    "after": diff_listing(entries, dst)}}
+
+
 def diff_listing(entries: list[dict], base: str) -> str:
     return "".join("%s%s\n" % (os.path.join(base, e["path"]), "/" if e["type"] == "dir" else "")
                    for e in entries)
 
 
-__all__ = ["DEFAULT_DIRS", "MANIFEST_FORMAT", "Quarantine", "QuarantineError", "dependents", "diff_listing",
+__all__ = ["DEFAULT_DIRS", "MANIFEST_FORMAT", "Quarantine", "QuarantineError", "counts", "dependents", "depmod_argv",
+           "diff_listing",
            "initramfs_members", "keep_decisions", "load_manifest", "management_links", "module_names", "move_file", "place", "scan",
-           "sha256_file", "staged_module_names", "under", "validate_dirs", "write_json_atomic", "counts"]
+           "sha256_file", "staged_module_names", "summary", "todo_after", "under", "validate_dirs",
+           "write_json_atomic"]

@@ -181,9 +181,9 @@ from ansible_collections.iser.ofed.plugins.module_utils._modules_dep import pars
 ROOT = "/"
 
 
-def _read(path):
+def _read(path, root=None):
     try:
-        with open(os.path.join(ROOT, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
+        with open(os.path.join(root or ROOT, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError:
         return None
@@ -237,17 +237,14 @@ def management(run):
 
 def post_steps(module, run, quar, manifest, result, p):
     """Run the manifest's ``todo`` (depmod, initramfs), each recorded as done as soon as it succeeded."""
-    root = p["modules_root"].rstrip("/") or "/"
     for step in list(manifest.get("todo", [])):
         if step == "depmod":
-            argv = ["depmod", "-a", p["kernel"]]
-            if root != "/lib/modules":
-                argv[1:1] = ["-b", root[:-len("/lib/modules")] or "/"] if root.endswith("/lib/modules") else []
-            if root == "/lib/modules" or root.endswith("/lib/modules"):
+            argv = q.depmod_argv(p["modules_root"], p["kernel"])
+            if argv:
                 run(argv)
                 result["depmod_ran"] = True
             else:
-                module.warn("modules_root %s does not end in /lib/modules: run depmod yourself" % root)
+                module.warn("modules_root %s does not end in /lib/modules: run depmod yourself" % p["modules_root"])
         elif step == "initramfs":
             tool = initramfs_tool(module, p["kernel"])
             if tool is None:
@@ -325,7 +322,7 @@ def quarantined(module, run, quar, manifest, dirs, result, p):
     for warning in warnings:
         module.warn(warning)
     plan = quar.plan_quarantine(manifest, to_move, with_hash=not module.check_mode)
-    dep_text = _read_abs(os.path.join(quar.modules_dir, "modules.dep"))
+    dep_text = _read(os.path.join(quar.modules_dir, "modules.dep"), root="/")
     if dep_text is None:
         module.warn("%s/modules.dep is missing or unreadable: dependents are not known" % quar.modules_dir)
     detail = q.dependents(parse_modules_dep(dep_text or "")[0], q.module_names(plan["entries"]), plan["dirs"],
@@ -335,26 +332,21 @@ def quarantined(module, run, quar, manifest, dirs, result, p):
         detail += [d for d in manifest.get("dependents", []) if d["module"] not in known]
     result["dependents_detail"] = sorted(detail, key=lambda d: d["module"])
     result["dependents"] = [d["module"] for d in result["dependents_detail"]]
-    result["moved"] = [d for d in plan["dirs"] if any(q.under(e["path"], [d]) for e in plan["pending"])
-                       or d in plan["new_dirs"]]
-    result["files"], result["bytes"] = q.counts(plan["pending"])
-    result["state"] = manifest["state"] if manifest else "absent"
+    summary = q.summary(plan["pending"], plan["dirs"], quar.modules_dir, quar.files_dir)
+    result.update(moved=summary["moved"], files=summary["files"], bytes=summary["bytes"],
+                  state=manifest["state"] if manifest else "absent")
     if module._diff and plan["changed"]:
-        result["diff"] = dict(before_header=quar.modules_dir, after_header=quar.files_dir,
-                              before=q.diff_listing(plan["pending"], quar.modules_dir),
-                              after=q.diff_listing(plan["pending"], quar.files_dir))
-    todo = list(manifest.get("todo", [])) if manifest and manifest["state"] != "restored" else []
+        result["diff"] = summary["diff"]
+    fresh = not manifest or manifest["state"] == "restored"
     if plan["changed"]:
         rels = [e["path"] for e in plan["pending"] if e["type"] == "file"]
         contained = []
         if p["initramfs"] != "never" and rels:
             contained = initramfs_contains(module, run, p["kernel"], rels)
-        if manifest and manifest["state"] != "restored":
+        if not fresh:
             contained = sorted(set(contained) | set(manifest.get("initramfs_contained", [])))
-        for step, wanted in (("depmod", p["depmod"]),
-                             ("initramfs", p["initramfs"] == "always" or (p["initramfs"] == "auto" and contained))):
-            if wanted and step not in todo:
-                todo.append(step)
+        todo = q.todo_after("quarantined", [] if fresh else manifest.get("todo", []), p["depmod"], p["initramfs"],
+                            manifest, contained)
         result["changed"] = True
         result["state"] = "complete"
         if module.check_mode:
@@ -383,16 +375,11 @@ def restored(module, run, quar, manifest, result, p):
     if manifest["state"] != "restored":
         back = [e for e in manifest["entries"] if e["type"] != "dir"
                 and not os.path.lexists(os.path.join(quar.modules_dir, e["path"]))]
-        result["moved"] = [d for d in manifest["dirs"] if any(q.under(e["path"], [d]) for e in back)]
-        result["files"], result["bytes"] = q.counts(back)
+        summary = q.summary(back, manifest["dirs"], quar.files_dir, quar.modules_dir)
+        result.update(moved=summary["moved"], files=summary["files"], bytes=summary["bytes"])
         if module._diff:
-            result["diff"] = dict(before_header=quar.files_dir, after_header=quar.modules_dir,
-                                  before=q.diff_listing(back, quar.files_dir),
-                                  after=q.diff_listing(back, quar.modules_dir))
-        todo = ["depmod"] if p["depmod"] else []
-        if (p["initramfs"] == "always" or (p["initramfs"] == "auto" and (
-                manifest.get("initramfs_rebuilt") or manifest.get("initramfs_contained")))):
-            todo.append("initramfs")
+            result["diff"] = summary["diff"]
+        todo = q.todo_after("restored", [], p["depmod"], p["initramfs"], manifest, [])
         result["changed"] = True
         result["state"] = "restored"
         if module.check_mode:
@@ -402,14 +389,6 @@ def restored(module, run, quar, manifest, result, p):
         result["changed"] = bool(manifest.get("todo"))
         return
     post_steps(module, run, quar, manifest, result, p)
-
-
-def _read_abs(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

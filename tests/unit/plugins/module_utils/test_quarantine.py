@@ -420,3 +420,25 @@ def test_initramfs_members_debian_and_dracut_listings():
     assert q.initramfs_members(debian, DEBIAN12_KVER, rels) == [rels[0]]
     assert q.initramfs_members(dracut, DEBIAN12_KVER, rels) == [rels[1]]
     assert q.initramfs_members(debian, "6.1.0-99-amd64", rels) == []
+
+
+@pytest.mark.parametrize("root, argv", [
+    ("/lib/modules", ["depmod", "-a", DEBIAN12_KVER]),
+    ("/lib/modules/", ["depmod", "-a", DEBIAN12_KVER]),
+    ("/srv/chroot/lib/modules", ["depmod", "-b", "/srv/chroot", "-a", DEBIAN12_KVER]),
+    ("/opt/modules", None),
+])
+def test_depmod_argv(root, argv):
+    assert q.depmod_argv(root, DEBIAN12_KVER) == argv
+
+
+@pytest.mark.parametrize("state, mode, manifest, contained, want", [
+    ("quarantined", "auto", None, [], ["depmod"]),
+    ("quarantined", "auto", None, ["kernel/drivers/infiniband/core/ib_core.ko"], ["depmod", "initramfs"]),
+    ("quarantined", "always", None, [], ["depmod", "initramfs"]),
+    ("quarantined", "never", None, ["x.ko"], ["depmod"]),
+    ("restored", "auto", {"initramfs_rebuilt": True}, [], ["depmod", "initramfs"]),
+    ("restored", "auto", {"initramfs_rebuilt": False, "initramfs_contained": []}, [], ["depmod"]),
+])
+def test_todo_after(state, mode, manifest, contained, want):
+    assert q.todo_after(state, [], True, mode, manifest, contained) == want
