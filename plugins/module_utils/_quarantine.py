@@ -355,10 +355,9 @@ class Quarantine:
 
     def quarantine(self, manifest: dict | None, plan: dict, extra: dict) -> dict:
         """Write the manifest (pending), move every entry, remove the emptied source dirs, mark complete."""
-        if plan["fresh"]:
+        if plan["fresh"] or manifest is None:
             manifest = {"format": MANIFEST_FORMAT, "kernel": self.kernel, "modules_dir": self.modules_dir,
                         "created": _now(), "todo": []}
-        assert manifest is not None
         manifest.update(extra)
         manifest.update(state="pending", dirs=plan["dirs"], entries=plan["entries"])
         self.save(manifest)
