@@ -361,6 +361,6 @@ def check_unknown_holders(unknown: list[dict]) -> list[dict]:
         holds = ", ".join(item["holds"]) or "a module of the plan"
         found.append(finding("HOLDER_UNKNOWN", (
             "module %s holds %s but is not a known part of the RDMA stack (%s); unload it yourself "
-            "(modprobe -r %s), or name it in modules to have it unloaded" % (item["name"], holds, where,
-                                                                            item["name"]))))
+            "(modprobe -r %s), or name it in modules to have it unloaded" % (
+                item["name"], holds, where, item["name"]))))
     return found

@@ -51,8 +51,8 @@ def test_default_route_from_real_ip_json():
 
 
 def test_default_route_from_real_proc_net():
-    devs = il.default_route_devs_from_proc(read_fixture(NET, "proc_net_route.txt"),
-                                          read_fixture(NET, "proc_net_ipv6_route.txt"))
+    devs = il.default_route_devs_from_proc(
+        read_fixture(NET, "proc_net_route.txt"), read_fixture(NET, "proc_net_ipv6_route.txt"))
     assert devs == ["eth0"]
     assert il.default_route_devs_from_proc(None, None) == []
     assert il.default_route_devs_from_proc("garbage\nline", "x") == []
