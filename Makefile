@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 S ?= default
 
 .PHONY: help demo test test-unit test-unit-2.19 test-unit-2.18 test-molecule test-scenario lint sanity \
-	argspecs images host-setup venv venv-2.18 collection clean clean-images
+	argspecs images host-setup venv venv-2.18 collection clean clean-images vm
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -109,6 +109,9 @@ test-molecule: venv images collection  ## every Molecule scenario under molecule
 
 test-scenario: venv images collection  ## one Molecule scenario: make test-scenario S=<name>
 	$(VENV)/bin/molecule test -s $(S)
+
+vm: images  ## the real-kernel test-bed VM disk (scripts/build-vm.sh, cached by recipe hash; docs/testbed.md)
+	bash scripts/build-vm.sh
 
 clean:  ## remove the demo/test containers, venvs, the collections link, caches, reports and test output
 	-@if [ -x $(VENV)/bin/molecule ]; then for f in molecule/*/molecule.yml; do \
