@@ -45,7 +45,7 @@ options:
     choices: [started, done, failed, rolled_back]
   data:
     description:
-      - Keys to merge into the stage's data (top level: a key given here replaces the recorded value).
+      - Keys to merge into the stage's data, at the top level; a key given here replaces the recorded value.
     type: dict
     default: {}
   keep_existing:

@@ -15,6 +15,11 @@ T1 = "2025-01-31T10:00:00Z"
 T2 = "2025-01-31T10:05:00Z"
 
 
+def first_of(*args, **kwargs):
+    """The new journal of ``apply_record`` (tests that do not look at ``changed``)."""
+    return apply_record(*args, **kwargs)[0]
+
+
 def test_first_record_creates_stage_and_history():
     journal, changed = apply_record(empty_journal(), "ib_unload", "started", {"services_running": ["openibd"]}, T1)
     assert changed
@@ -24,7 +29,7 @@ def test_first_record_creates_stage_and_history():
 
 
 def test_same_record_twice_is_no_change_and_keeps_time():
-    first, _ = apply_record(empty_journal(), "ib_unload", "done", {"unloaded": ["ib_core"]}, T1)
+    first = first_of(empty_journal(), "ib_unload", "done", {"unloaded": ["ib_core"]}, T1)
     second, changed = apply_record(first, "ib_unload", "done", {"unloaded": ["ib_core"]}, T2)
     assert not changed
     assert second == first
@@ -32,8 +37,8 @@ def test_same_record_twice_is_no_change_and_keeps_time():
 
 
 def test_keep_existing_keeps_first_run_services():
-    first, _ = apply_record(empty_journal(), "ib_unload", "started",
-                            {"services_running": ["opensmd", "openibd"]}, T1, keep_existing=True)
+    first = first_of(empty_journal(), "ib_unload", "started",
+                     {"services_running": ["opensmd", "openibd"]}, T1, keep_existing=True)
     # the re-run sees nothing running any more
     second, changed = apply_record(first, "ib_unload", "started", {"services_running": []}, T2, keep_existing=True)
     assert not changed
@@ -41,7 +46,7 @@ def test_keep_existing_keeps_first_run_services():
 
 
 def test_without_keep_existing_the_new_value_wins():
-    first, _ = apply_record(empty_journal(), "ib_unload", "started", {"services_running": ["openibd"]}, T1)
+    first = first_of(empty_journal(), "ib_unload", "started", {"services_running": ["openibd"]}, T1)
     second, changed = apply_record(first, "ib_unload", "started", {"services_running": []}, T2)
     assert changed
     assert second["stages"]["ib_unload"]["data"]["services_running"] == []
@@ -51,7 +56,7 @@ def test_without_keep_existing_the_new_value_wins():
 
 
 def test_keep_existing_still_adds_new_keys_and_status_change_is_recorded():
-    first, _ = apply_record(empty_journal(), "ib_unload", "started", {"a": 1}, T1, keep_existing=True)
+    first = first_of(empty_journal(), "ib_unload", "started", {"a": 1}, T1, keep_existing=True)
     second, changed = apply_record(first, "ib_unload", "done", {"a": 2, "b": 3}, T2, keep_existing=True)
     assert changed
     assert second["stages"]["ib_unload"]["data"] == {"a": 1, "b": 3}
@@ -59,8 +64,8 @@ def test_keep_existing_still_adds_new_keys_and_status_change_is_recorded():
 
 
 def test_rolled_back_stage_starts_fresh():
-    first, _ = apply_record(empty_journal(), "ib_unload", "done", {"services_running": ["openibd"]}, T1)
-    undone, _ = apply_record(first, "ib_unload", "rolled_back", {}, T1)
+    first = first_of(empty_journal(), "ib_unload", "done", {"services_running": ["openibd"]}, T1)
+    undone = first_of(first, "ib_unload", "rolled_back", {}, T1)
     assert undone["stages"]["ib_unload"]["data"] == {"services_running": ["openibd"]}
     fresh, changed = apply_record(undone, "ib_unload", "started", {"services_running": []}, T2, keep_existing=True)
     assert changed
@@ -68,13 +73,13 @@ def test_rolled_back_stage_starts_fresh():
 
 
 def test_reset_replaces_data():
-    first, _ = apply_record(empty_journal(), "s", "started", {"a": 1, "b": 2}, T1)
+    first = first_of(empty_journal(), "s", "started", {"a": 1, "b": 2}, T1)
     second, changed = apply_record(first, "s", "started", {"c": 3}, T2, keep_existing=True, reset=True)
     assert changed and second["stages"]["s"]["data"] == {"c": 3}
 
 
 def test_input_journal_is_not_modified():
-    first, _ = apply_record(empty_journal(), "s", "started", {"l": [1]}, T1)
+    first = first_of(empty_journal(), "s", "started", {"l": [1]}, T1)
     snapshot = json.dumps(first, sort_keys=True)
     apply_record(first, "s", "done", {"l": [1, 2]}, T2)
     assert json.dumps(first, sort_keys=True) == snapshot
@@ -98,7 +103,7 @@ def test_history_is_bounded(monkeypatch):
     monkeypatch.setattr(_journal, "HISTORY_LIMIT", 3)
     journal = empty_journal()
     for i, status in enumerate(["started", "done", "failed", "started", "done"]):
-        journal, _ = apply_record(journal, "s", status, {}, "t%d" % i)
+        journal = first_of(journal, "s", status, {}, "t%d" % i)
     assert [h["time"] for h in journal["history"]] == ["t2", "t3", "t4"]
 
 
@@ -124,7 +129,7 @@ def test_load_missing_dir_is_empty(tmp_path):
 
 def test_write_then_load_roundtrip_and_modes(tmp_path):
     state = tmp_path / "state"
-    journal, _ = apply_record(empty_journal(), "ib_unload", "done", {"unloaded": ["ib_core"]}, T1)
+    journal = first_of(empty_journal(), "ib_unload", "done", {"unloaded": ["ib_core"]}, T1)
     write_journal(str(state), journal)
     assert load_journal(str(state)) == journal
     assert oct(os.stat(state).st_mode & 0o777) == "0o700"
@@ -133,9 +138,9 @@ def test_write_then_load_roundtrip_and_modes(tmp_path):
 
 
 def test_failed_write_leaves_old_journal_and_no_temp(tmp_path, monkeypatch):
-    old, _ = apply_record(empty_journal(), "s", "done", {"a": 1}, T1)
+    old = first_of(empty_journal(), "s", "done", {"a": 1}, T1)
     write_journal(str(tmp_path), old)
-    new, _ = apply_record(old, "s", "done", {"a": 2}, T2)
+    new = first_of(old, "s", "done", {"a": 2}, T2)
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
