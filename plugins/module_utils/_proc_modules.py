@@ -51,7 +51,12 @@ def parse_proc_modules(text: str) -> tuple[list[dict], list[str]]:
 
 def holder_closure(modules: Iterable[Mapping], roots: Iterable[str]) -> set[str]:
     """Names of ``roots`` that are loaded plus every module that holds them, directly or not."""
-    holders_of = {m["name"]: list(m["holders"]) for m in modules}
+    return closure_of_holders({m["name"]: list(m["holders"]) for m in modules}, roots)
+
+
+def closure_of_holders(holders_of: Mapping[str, Iterable[str]], roots: Iterable[str]) -> set[str]:
+    """``roots`` that are keys of ``holders_of`` plus their transitive holders (listed holders are kept
+    even when they are not keys themselves: they hold)."""
     seen: set[str] = set()
     stack = [r for r in roots if r in holders_of]
     while stack:

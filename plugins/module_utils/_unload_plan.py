@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from ansible_collections.iser.ofed.plugins.module_utils._modules_dep import is_ib_path
 from ansible_collections.iser.ofed.plugins.module_utils._proc_modules import (
     KNOWN_RDMA_ULPS,
+    closure_of_holders,
     select_ib_modules,
 )
 
@@ -71,15 +72,7 @@ def default_roots(modules: list[dict], dep_map: Mapping[str, Mapping] | None) ->
 
 def plan_set(holders: Mapping[str, Iterable[str]], roots: Iterable[str]) -> set[str]:
     """Loaded roots plus their transitive holders (holders that are not loaded themselves are kept: they hold)."""
-    seen: set[str] = set()
-    stack = [r for r in roots if r in holders]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        stack.extend(h for h in holders.get(name, ()) if h not in seen)
-    return seen
+    return closure_of_holders(holders, roots)
 
 
 def _edges(members: set[str], holders: Mapping[str, Iterable[str]],
