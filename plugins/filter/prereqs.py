@@ -21,17 +21,24 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.iser.ofed.plugins.module_utils import _prereqs
 
 
-def _rc_by_item(results: Any) -> Dict[str, int]:
-    """``register`` of a loop (``results`` list with ``item`` and ``rc``) → ``{item: rc}``."""
+def _rc_by_item(results: Any, need_output: bool = False) -> Dict[str, int]:
+    """``register`` of a loop (``results`` list with ``item`` and ``rc``) → ``{item: rc}``.
+
+    ``need_output``: a query that exits 0 with empty stdout (``dnf repoquery`` finding nothing) counts as 1.
+    """
     out: Dict[str, int] = {}
     for row in results or []:
         if isinstance(row, dict) and "item" in row and not row.get("skipped"):
-            out[str(row["item"])] = int(row.get("rc", 1))
+            rc = int(row.get("rc", 1))
+            if need_output and rc == 0 and not str(row.get("stdout") or "").strip():
+                rc = 1
+            out[str(row["item"])] = rc
     return out
 
 
 def rpm_lookup(names: List[str], installed_results: Any, available_results: Any) -> Dict[str, Dict[str, Any]]:
-    return _prereqs.parse_rpm_query(list(names or []), _rc_by_item(installed_results), _rc_by_item(available_results))
+    return _prereqs.parse_rpm_query(list(names or []), _rc_by_item(installed_results),
+                                    _rc_by_item(available_results, need_output=True))
 
 
 def headers_candidates(kernel: str, family: str) -> List[str]:

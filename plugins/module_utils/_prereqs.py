@@ -70,7 +70,7 @@ def headers_candidates(fam: str, kernel: str) -> List[str]:
     >>> headers_candidates("debian", "6.1.0-56-amd64")
     ['linux-headers-6.1.0-56-amd64']
     >>> headers_candidates("redhat", "5.14.0-427.13.1.el9_4.x86_64")
-    ['kernel-devel-5.14.0-427.13.1.el9_4.x86_64', 'kernel-devel-uname-r-5.14.0-427.13.1.el9_4.x86_64']
+    ['kernel-devel-5.14.0-427.13.1.el9_4.x86_64', 'kernel-devel-uname-r = 5.14.0-427.13.1.el9_4.x86_64']
     >>> headers_candidates("suse", "5.14.21-150500.55.39-default")
     ['kernel-default-devel-5.14.21-150500.55.39', 'kernel-default-devel']
     """
@@ -84,10 +84,11 @@ def headers_candidates(fam: str, kernel: str) -> List[str]:
         if match:
             # 5.14.0-427.el9.x86_64+debug is built by kernel-debug-devel-5.14.0-427.el9.x86_64
             base, variant = match.group("base"), match.group("variant")
-            return ["kernel-%s-devel-%s" % (variant, base), "kernel-%s-devel-uname-r-%s" % (variant, kernel)]
+            return ["kernel-%s-devel-%s" % (variant, base), "kernel-devel-uname-r = %s" % kernel]
         if "uek" in kernel:
-            return ["kernel-uek-devel-%s" % kernel, "kernel-devel-uname-r-%s" % kernel]
-        return ["kernel-devel-%s" % kernel, "kernel-devel-uname-r-%s" % kernel]
+            return ["kernel-uek-devel-%s" % kernel, "kernel-devel-uname-r = %s" % kernel]
+        # kernel-devel provides kernel-devel-uname-r = <uname -r>: dnf and rpm -q --whatprovides take it as is
+        return ["kernel-devel-%s" % kernel, "kernel-devel-uname-r = %s" % kernel]
     match = _SUSE_KERNEL.match(kernel)
     if not match:
         return []

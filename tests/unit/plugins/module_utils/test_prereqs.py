@@ -36,12 +36,12 @@ def test_family(dist, expected):
     ("debian", "6.1.0-56-amd64", ["linux-headers-6.1.0-56-amd64"]),
     ("debian", "5.4.0-26-generic", ["linux-headers-5.4.0-26-generic"]),
     ("redhat", "4.18.0-513.5.1.el8_9.x86_64",
-     ["kernel-devel-4.18.0-513.5.1.el8_9.x86_64", "kernel-devel-uname-r-4.18.0-513.5.1.el8_9.x86_64"]),
+     ["kernel-devel-4.18.0-513.5.1.el8_9.x86_64", "kernel-devel-uname-r = 4.18.0-513.5.1.el8_9.x86_64"]),
     ("redhat", "5.14.0-427.13.1.el9_4.x86_64+debug",
      ["kernel-debug-devel-5.14.0-427.13.1.el9_4.x86_64",
-      "kernel-debug-devel-uname-r-5.14.0-427.13.1.el9_4.x86_64+debug"]),
+      "kernel-devel-uname-r = 5.14.0-427.13.1.el9_4.x86_64+debug"]),
     ("redhat", "5.15.0-200.131.27.el9uek.x86_64",
-     ["kernel-uek-devel-5.15.0-200.131.27.el9uek.x86_64", "kernel-devel-uname-r-5.15.0-200.131.27.el9uek.x86_64"]),
+     ["kernel-uek-devel-5.15.0-200.131.27.el9uek.x86_64", "kernel-devel-uname-r = 5.15.0-200.131.27.el9uek.x86_64"]),
     ("suse", "5.14.21-150500.55.39-default", ["kernel-default-devel-5.14.21-150500.55.39", "kernel-default-devel"]),
     ("suse", "4.12.14-122.37-azure", ["kernel-azure-devel-4.12.14-122.37", "kernel-azure-devel"]),
     ("suse", "not-a-suse-kernel", []),
@@ -100,7 +100,8 @@ def test_pick_headers_prefers_installed_over_first_installable():
 def test_rpm_lookup_from_loop_results():
     # constructed: the shape of a registered loop of commands (rc per item)
     installed = [{"item": "kernel-devel-x", "rc": 1}, {"item": "kernel-devel-uname-r-x", "rc": 0}]
-    available = [{"item": "kernel-devel-x", "rc": 0}, {"item": "kernel-devel-uname-r-x", "rc": 1},
+    available = [{"item": "kernel-devel-x", "rc": 0, "stdout": "kernel-devel-0:x.noarch"},
+                 {"item": "kernel-devel-uname-r-x", "rc": 0, "stdout": ""},
                  {"item": "skipped", "skipped": True}]
     got = f.rpm_lookup(["kernel-devel-x", "kernel-devel-uname-r-x", "other"], installed, available)
     assert got == {"kernel-devel-x": {"installed": None, "candidate": "kernel-devel-x"},
