@@ -188,14 +188,18 @@ def finish_and_build(root: Path, fields: list[tuple[str, str]], mtime: int, out:
     return deb
 
 
-def build_ofed_scripts(work: Path, out: Path) -> Path:
+def build_ofed_scripts(work: Path, out: Path, extra_files: dict[str, tuple[str, int]] | None = None) -> Path:
+    """``extra_files``: {relative path: (content, mode)} added to the payload (default: none)."""
     root = work / "ofed-scripts"
     write(root, "usr/bin/ofed_info", ofed_info_script(), 0o755)
+    for rel, (content, mode) in (extra_files or {}).items():
+        write(root, rel, content, mode)
     write(root, "usr/share/doc/ofed-scripts/copyright", COPYRIGHT.format(name="ofed-scripts"))
     return finish_and_build(root, parse_fields(OFED_SCRIPTS_FIELDS), OFED_SCRIPTS_MTIME, out)
 
 
-def build_dkms(work: Path, out: Path) -> Path:
+def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS) -> Path:
+    """``depends``: the Depends field (default ``DKMS_DEPENDS``, what the bare test images satisfy)."""
     root = work / "mlnx-ofed-kernel-dkms"
     src = "usr/src/mlnx-ofed-kernel-5.0"
     write(root, "usr/share/dkms/modules_to_force_install/mlnx-ofed-kernel.force", "mlnx-ofed-kernel\n")
@@ -207,7 +211,7 @@ def build_dkms(work: Path, out: Path) -> Path:
     # cannot build in these containers, so the fixture ships that result directly.
     write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
     write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
-    fields = [(n, DKMS_DEPENDS if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
+    fields = [(n, depends if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
     return finish_and_build(root, fields, DKMS_MTIME, out)
 
 
