@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""main() of iser.ofed.ofed_installer with commands patched.
+
+Bundles: real-layout directories from tests/unit/ofed_bundle_builders.py (real .mlnx, distro, Packages, BUILD_ID).
+Installed state: real ofed_info / dpkg-query / rpm captures (tests/unit/fixtures/captured). Installer output:
+constructed from the domain doc's message texts (no real installer transcript exists in the fixture set).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.iser.ofed.plugins.modules import ofed_installer as mod
+
+from conftest import read_fixture, run_module
+from ofed_bundle_builders import build_classic_dir, build_mlnx_dir
+
+RUNNING = "5.4.0-26-generic"
+MLNX_S = read_fixture("captured", "ofed_info", "mlnx-5.0-deb_s.txt")  # OFED-internal-5.0-2.1.8:
+CLASSIC_S = read_fixture("captured", "ofed_info", "classic-3.5-rpm_s.txt")  # OFED-3.5:
+OK_MLNX = ("Logs dir: /tmp/MLNX_OFED_LINUX.4242.logs\nInstallation passed successfully\n"
+           "To load the new driver, run:\n/etc/init.d/openibd restart\n")
+
+
+class Host:
+    """A simulated host: what ofed_info prints, which OFED modules exist, what the installer does."""
+
+    def __init__(self, monkeypatch, tmp_path, ofed_info=None, modules=(), installer=(0, OK_MLNX), after=None):
+        self.calls = []
+        self.ran = []
+        self.ofed_info = ofed_info
+        self.modules = list(modules)
+        self.installer = installer
+        self.after = after
+        self.tmp = tmp_path
+        monkeypatch.setattr(mod, "OFED_INFO", str(tmp_path / "ofed_info"))
+        monkeypatch.setattr(mod, "running_kernel", lambda: RUNNING)
+        monkeypatch.setattr(mod, "module_files", lambda kernel: list(self.modules))
+        monkeypatch.setattr(mod, "run_installer", self.run_installer)
+        monkeypatch.setattr(AnsibleModule, "run_command", lambda _m, argv, **kw: self.run_command(argv, **kw))
+        monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda _self, name, *a, **k: None)
+        self._write_ofed_info()
+
+    def _write_ofed_info(self):
+        path = self.tmp / "ofed_info"
+        if self.ofed_info is None:
+            if path.exists():
+                path.unlink()
+        else:
+            path.write_text("#!/bin/sh\n")
+
+    def run_command(self, argv, **kwargs):
+        self.calls.append((list(argv), kwargs.get("environ_update")))
+        if argv[-1] == "-s" and self.ofed_info is not None:
+            return 0, self.ofed_info, ""
+        raise AssertionError("unexpected command %r" % (argv,))
+
+    def run_installer(self, argv, cwd, log_path):
+        self.ran.append((list(argv), cwd, log_path))
+        rc, output = self.installer
+        with open(log_path, "w") as handle:
+            handle.write(output)
+        if rc == 0 and self.after:
+            self.ofed_info, self.modules = self.after
+            self._write_ofed_info()
+        return rc, output
+
+
+def mlnx_args(tmp_path, **extra):
+    headers = tmp_path / "build"
+    headers.mkdir(exist_ok=True)
+    args = {"bundle_dir": build_mlnx_dir(tmp_path), "flavor": "mlnx_ofed", "kernel": RUNNING,
+            "kernel_sources": str(headers), "state_dir": str(tmp_path / "state")}
+    args.update(extra)
+    return args
+
+
+def test_mlnx_installs_keeps_log_and_rereads_state(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, after=("MLNX_OFED_LINUX-5.0-2.1.8.0:\n",
+                                              ["/lib/modules/%s/updates/dkms/ib_core.ko" % RUNNING]))
+    result = run_module(mod.main, mlnx_args(tmp_path, version="5.0", tmpdir="/var/tmp"))
+    assert result["changed"] is True and not result.get("failed")
+    argv, cwd, log_path = host.ran[0]
+    assert argv == ["./mlnxofedinstall", "-q", "--without-fw-update", "--kernel-sources", str(tmp_path / "build"),
+                    "--tmpdir", "/var/tmp"]
+    assert cwd.endswith("MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64")
+    assert os.path.dirname(log_path) == str(tmp_path / "state" / "logs")
+    assert os.path.basename(log_path).startswith("installer-") and result["log"] == log_path
+    assert result["rc"] == 0 and result["meaning"] == "installation succeeded"
+    assert result["restart_required"] is True and result["restart_command"] == "/etc/init.d/openibd restart"
+    assert result["reboot_required"] is False
+    assert result["installed"]["flavor"] == "mlnx_ofed" and result["installed"]["version"] == "5.0-2.1.8.0"
+    assert result["installed"]["kernel_modules"] is True
+    assert result["installer_logs_dir"] == "/tmp/MLNX_OFED_LINUX.4242.logs"
+    assert all(env == {"LC_ALL": "C"} for _argv, env in host.calls)
+
+
+def test_noop_when_facts_match(monkeypatch, tmp_path):
+    # package-installed ofed-scripts says OFED-internal-5.0-2.1.8 (captured); the bundle is 5.0-2.1.8.0
+    host = Host(monkeypatch, tmp_path, ofed_info=MLNX_S, modules=["/lib/modules/%s/updates/dkms/ib_core.ko" % RUNNING])
+    assert MLNX_S.startswith("OFED-internal-5.0-2.1.8:")
+    result = run_module(mod.main, mlnx_args(tmp_path, version="5.0-2.1.8"))
+    assert result["changed"] is False and host.ran == []
+    assert "installed with modules for kernel %s" % RUNNING in result["reason"]
+    assert not (tmp_path / "state" / "logs").exists()
+
+
+def test_runs_when_modules_missing_for_target_kernel(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, ofed_info=MLNX_S, modules=[])
+    result = run_module(mod.main, mlnx_args(tmp_path))
+    assert result["changed"] is True and len(host.ran) == 1
+    assert result["reason"] == "no OFED kernel modules are installed for kernel %s" % RUNNING
+
+
+def test_check_mode_says_what_would_run(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, ofed_info=CLASSIC_S, modules=["/x/updates/ib_core.ko"])
+    result = run_module(mod.main, mlnx_args(tmp_path, _ansible_check_mode=True, allow_package_removal=True))
+    assert result["changed"] is True and host.ran == []
+    assert result["cmd"][:4] == ["./mlnxofedinstall", "-q", "--without-fw-update", "--force"]
+    assert result["reason"] == "installed flavor is ofed, wanted mlnx_ofed"
+    assert not (tmp_path / "state").exists()
+
+
+def test_failure_174_with_dependants_and_log_tail(monkeypatch, tmp_path):
+    out = ("Logs dir: /tmp/MLNX_OFED_LINUX.9.logs\n" + "".join("step %d\n" % i for i in range(60)) +
+           "\nError: One or more packages depends on MLNX_OFED.\nThose packages should be removed before "
+           "uninstalling MLNX_OFED:\n\nlustre-client-modules-dkms\n\nTo force uninstallation use '--force' flag.\n")
+    Host(monkeypatch, tmp_path, installer=(174, out))
+    result = run_module(mod.main, mlnx_args(tmp_path, log_tail_lines=10))
+    assert result["failed"] is True and result["rc"] == 174
+    assert result["dependants"] == ["lustre-client-modules-dkms"]
+    assert result["msg"].startswith("./mlnxofedinstall exited 174: other installed packages depend on the RDMA "
+                                    "stack the installer would remove: lustre-client-modules-dkms. What to do:")
+    assert "allow_package_removal" in result["msg"]
+    assert len(result["log_tail"]) == 10 and result["log_tail"][-1] == "To force uninstallation use '--force' flag."
+    assert result["cmd"][0] == "./mlnxofedinstall" and "lustre-client-modules-dkms" in result["stdout"]
+    assert open(result["log"]).read() == out  # the full output is kept
+
+
+def test_failure_returns_tail_of_the_failing_log(monkeypatch, tmp_path):
+    logs = tmp_path / "OFED.777.logs"
+    logs.mkdir()
+    (logs / "ofa_kernel.rpmbuild.log").write_text("".join("cc line %d\n" % i for i in range(50)) + "make: *** Error 2\n")
+    out = "Failed to build ofa_kernel RPM\nSee %s/ofa_kernel.rpmbuild.log\n" % logs
+    Host(monkeypatch, tmp_path, installer=(1, out))
+    conf = tmp_path / "ofed.conf"
+    conf.write_text("kernel-ib=y\nkernel-ib-devel=y\nofed-scripts=y\nsrpt=n\n")
+    args = {"bundle_dir": build_classic_dir(tmp_path, "1.5"), "flavor": "ofed", "conf": str(conf),
+            "kernel": "2.6.32-5-amd64", "state_dir": str(tmp_path / "state"), "log_tail_lines": 5}
+    result = run_module(mod.main, args)
+    assert result["failed"] is True and result["rc"] == 1
+    assert result["cmd"] == ["./install.pl", "-c", str(conf), "-k", "2.6.32-5-amd64", "-s",
+                             "/lib/modules/2.6.32-5-amd64/build"]
+    assert result["failed_log"]["path"] == str(logs / "ofa_kernel.rpmbuild.log")
+    assert result["failed_log"]["tail"][-1] == "make: *** Error 2" and len(result["failed_log"]["tail"]) == 5
+    assert result["installer_logs_dir"] == str(logs)
+    assert "install.pl uses exit 1 for every error" in result["msg"]
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"tmpdir": "/t"}, "install.pl of OFED 1.5 has no --tmpdir option"),
+    ({"builddir": "/b"}, "has no --builddir option"),
+    ({"extra_args": ["--umad-dev-rw"]}, "OFED 1.5 does not accept --umad-dev-rw"),
+    ({"version": "3.5"}, "the bundle is version 1.5, which does not match the wanted version 3.5"),
+])
+def test_classic_refusals_before_running(monkeypatch, tmp_path, extra, match):
+    host = Host(monkeypatch, tmp_path)
+    conf = tmp_path / "ofed.conf"
+    conf.write_text("ofed-scripts=y\n")
+    args = {"bundle_dir": build_classic_dir(tmp_path, "1.5"), "flavor": "ofed", "conf": str(conf),
+            "state_dir": str(tmp_path / "state")}
+    args.update(extra)
+    result = run_module(mod.main, args)
+    assert result["failed"] is True and match in result["msg"] and host.ran == []
+
+
+def test_conf_without_ofed_scripts_refused(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path)
+    conf = tmp_path / "ofed.conf"
+    conf.write_text("mlnx-ofa_kernel=y\nofed-scripts=n\n")
+    result = run_module(mod.main, mlnx_args(tmp_path, conf=str(conf)))
+    assert result["failed"] is True and "does not select ofed-scripts=y" in result["msg"] and host.ran == []
+
+
+def test_unsupported_kernel_needs_add_kernel_support(monkeypatch, tmp_path):
+    Host(monkeypatch, tmp_path)
+    args = mlnx_args(tmp_path, kernel="6.1.0-9-amd64")
+    args.pop("kernel_sources")  # no headers for that kernel: DKMS cannot build, no prebuilt package either
+    result = run_module(mod.main, args)
+    assert result["failed"] is True and "no driver packages for kernel 6.1.0-9-amd64" in result["msg"]
+    host = Host(monkeypatch, tmp_path)
+    result = run_module(mod.main, dict(args, add_kernel_support=True, _ansible_check_mode=True))
+    assert result["changed"] is True and "--add-kernel-support" in result["cmd"]
+    assert result["cmd"][-4:] == ["--kernel", "6.1.0-9-amd64", "--kernel-sources", "/lib/modules/6.1.0-9-amd64/build"]
+    assert host.ran == []
+
+
+def test_wrong_bundle_refused(monkeypatch, tmp_path):
+    Host(monkeypatch, tmp_path)
+    result = run_module(mod.main, {"bundle_dir": build_classic_dir(tmp_path, "3.5"), "flavor": "mlnx_ofed"})
+    assert result["failed"] is True and "has no mlnxofedinstall" in result["msg"]
+
+
+def test_run_installer_closes_stdin_and_streams_to_log(tmp_path):
+    """The real I/O wrapper: stdin is /dev/null (a prompt reads EOF), stdout+stderr land in the log, LC_ALL=C."""
+    script = tmp_path / "inst.sh"
+    script.write_text("#!/bin/sh\necho out; echo err >&2; echo \"LC_ALL=$LC_ALL\"\n"
+                      "if read answer; then echo \"read:$answer\"; else echo eof; fi\nexit 3\n")
+    script.chmod(0o755)
+    rc, output = mod.run_installer([str(script)], str(tmp_path), str(tmp_path / "x.log"))
+    assert rc == 3 and output.splitlines() == ["out", "err", "LC_ALL=C", "eof"]
+    assert (tmp_path / "x.log").read_text() == output
