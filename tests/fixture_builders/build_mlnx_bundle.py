@@ -70,7 +70,8 @@ INFO = """#!/bin/bash
 echo prefix=/usr
 echo Kernel=$(uname -r)
 echo
-echo "Configure options: --with-core-mod --with-user_mad-mod --with-user_access-mod --with-addr_trans-mod --with-mlx5-mod --with-ipoib-mod --with-iser-mod --with-isert-mod --with-srp-mod"
+echo "Configure options: --with-core-mod --with-user_mad-mod --with-user_access-mod --with-addr_trans-mod \\
+--with-mlx5-mod --with-ipoib-mod --with-iser-mod --with-isert-mod --with-srp-mod"
 echo
 """
 LICENSE = """TEST FIXTURE. This bundle was built by tests/fixture_builders/build_mlnx_bundle.py of the iser.ofed
@@ -109,7 +110,8 @@ def build_kernel_only(work: Path, out: Path) -> Path:
     """The meta package: the real one Depends on ofed-scripts and the kernel packages (all kept that
     the bundle ships, with the vendor's version constraints)."""
     root = work / "mlnx-ofed-kernel-only"
-    debs.write(root, "usr/share/doc/mlnx-ofed-kernel-only/copyright", debs.COPYRIGHT.format(name="mlnx-ofed-kernel-only"))
+    debs.write(root, "usr/share/doc/mlnx-ofed-kernel-only/copyright",
+               debs.COPYRIGHT.format(name="mlnx-ofed-kernel-only"))
     fields = []
     for name, value in debs.parse_fields(KERNEL_ONLY_FIELDS):
         if name == "Depends":
@@ -153,7 +155,9 @@ def build_bundle(out: Path, version: str, distro: str, arch: str) -> Path:
         common, mlnx_libs, upstream = (top / "DEBS" / d for d in ("COMMON", "MLNX_LIBS", "UPSTREAM_LIBS"))
         for d in (common, mlnx_libs, upstream):
             d.mkdir(parents=True)
-        uninstall = (TEMPLATES / "uninstall.sh").read_text(encoding="utf-8")
+        # Templates carry no shebang in the repository (ansible-test's shebang rule); the bundle's do.
+        uninstall = "#!/bin/bash\n" + (TEMPLATES / "uninstall.sh.in").read_text(encoding="utf-8")
+        installer = "#!/usr/bin/python3\n" + (TEMPLATES / "mlnxofedinstall.in").read_text(encoding="utf-8")
         scripts = debs.build_ofed_scripts(work / "pkg", mlnx_libs,
                                           extra_files={"usr/sbin/ofed_uninstall.sh": (uninstall, 0o755)})
         shutil.copy2(scripts, upstream / scripts.name)
@@ -168,7 +172,7 @@ def build_bundle(out: Path, version: str, distro: str, arch: str) -> Path:
         debs.write(top, ".arch", arch + "\n")
         debs.write(top, "distro", distro + "\n")
         debs.write(top, "LICENSE", LICENSE)
-        debs.write(top, "mlnxofedinstall", (TEMPLATES / "mlnxofedinstall").read_text(encoding="utf-8"), 0o755)
+        debs.write(top, "mlnxofedinstall", installer, 0o755)
         debs.write(top, "uninstall.sh", uninstall, 0o755)
         for conf in sorted(CONF_DIR.iterdir()):
             debs.write(top, f"docs/conf/{conf.name}", conf.read_text(encoding="utf-8"))
