@@ -12,7 +12,7 @@ short_description: Run the classic OFED or MLNX_OFED installer once, keep its lo
 version_added: "0.1.0"
 description:
   - "Runs C(./install.pl -c <conf>) (classic OFED) or C(./mlnxofedinstall -q) (MLNX_OFED) from an unpacked bundle
-    on the host, with stdin connected to C(/dev/null) (no prompt can wait for an answer) and C(LC_ALL=C)."
+    on the host, with C(LC_ALL=C); stdin gets one C(n) line and then end-of-file, so no prompt can wait for an answer."
   - "No-op when the host already has the same flavor and version (C(ofed_info -s), else the C(dpkg-query)/C(rpm)
     packages) and OFED kernel modules for the target kernel (under C(/lib/modules/<kernel>/updates) or C(extra))."
   - "Classic OFED: only the options the release's C(install.pl) accepts: C(-k <kernel>) with C(-s <build dir>)
@@ -23,8 +23,7 @@ description:
     MPI or Ceph), C(--add-kernel-support) when the bundle has no driver packages for the target kernel and
     O(add_kernel_support) allows it, C(--kernel)/C(--kernel-sources) for a target kernel that is not running,
     C(--tmpdir), C(-c <conf>) for a manual package selection (the conf must select C(ofed-scripts))."
-  - "The full output is streamed to C(<log_dir>/installer-<time>.log) while the installer runs (tail it to follow
-    a long install run with C(async)). On failure the module fails with the exit code's meaning and what to do,
+  - "The full output (stdout, then stderr) is kept in C(<log_dir>/installer-<time>.log). On failure the module fails with the exit code's meaning and what to do,
     the tail of the output, and the tail of the installer's own failing log (C(See .../<pkg>.rpmbuild.log),
     C(Logs dir: /tmp/MLNX_OFED_LINUX.<pid>.logs)). Exit 174 lists the packages that depend on the stack."
 author:
@@ -34,7 +33,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the argv it would run and O(changed=true) when the installed stack does not satisfy the request.
+    details: Reports the argv it would run and C(changed=true) when the installed stack does not satisfy the request.
   diff_mode:
     support: none
   platform:
@@ -102,7 +101,8 @@ options:
     type: int
     default: 40
 notes:
-  - Run long installs (10 to 40 minutes) with C(async) and C(poll); the log file grows while the installer runs.
+  - Run long installs (10 to 40 minutes) with C(async) and C(poll). The installer's own log directory
+    (C(/tmp/MLNX_OFED_LINUX.<pid>.logs), C(/tmp/OFED.<pid>.logs)) grows while it runs.
 """
 
 EXAMPLES = r"""
@@ -166,12 +166,12 @@ dependants:
   elements: str
   sample: [lustre-client-modules]
 log:
-  description: The file holding the installer's full output (stdout and stderr, interleaved).
+  description: The file holding the installer's full output (stdout, then stderr).
   returned: when the installer ran
   type: str
   sample: /var/lib/iser-ofed/logs/installer-20240501T101500.log
 log_tail:
-  description: The last lines of the output.
+  description: The last lines of the installer's stdout.
   returned: when the installer ran
   type: list
   elements: str
@@ -206,7 +206,6 @@ installed:
 """
 
 import os
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -246,18 +245,17 @@ def module_files(kernel):
     return found
 
 
-def run_installer(argv, cwd, log_path):
-    """Run the installer with stdin on /dev/null, streaming stdout+stderr into ``log_path``; return (rc, output).
+def run_installer(module, argv, cwd, log_path):
+    """Run the installer; return (rc, stdout, stderr) and keep both in ``log_path``.
 
-    AnsibleModule.run_command cannot give the child a closed stdin (it inherits the module's) and keeps the
-    whole output in memory until the end; a 40-minute install must be followable in its log while it runs.
+    stdin gets one ``n`` line and then end-of-file (run_command closes it after writing), so a prompt that
+    slipped through ``-q`` is answered no instead of waiting forever.
     """
-    env = dict(os.environ, **ENV)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, close_fds=True)
-        rc = proc.wait()
-    return rc, read_text(log_path) or ""
+    rc, out, err = module.run_command(argv, cwd=cwd, environ_update=ENV, data="n")
+    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+        log.write("# cmd: %s (cwd %s)\n# rc: %s\n# ---- stdout\n%s\n# ---- stderr\n%s\n" % (
+            " ".join(argv), cwd, rc, out, err))
+    return rc, out, err
 
 
 def installed_state(module, kernel):
@@ -376,13 +374,14 @@ def main():
     try:
         os.makedirs(log_dir, mode=0o750, exist_ok=True)
         log_path = os.path.join(log_dir, "installer-%s.log" % time.strftime("%Y%m%dT%H%M%S"))
-        rc, output = run_installer(argv, params["bundle_dir"], log_path)
+        rc, out, err = run_installer(module, argv, params["bundle_dir"], log_path)
     except (IOError, OSError) as exc:
         module.fail_json(msg="cannot run %s: %s" % (argv[0], exc), cmd=argv)
     lines = params["log_tail_lines"]
+    output = out + "\n" + err
     explained = inst.explain(flavor, rc, output)
     result.update(rc=rc, meaning=explained["meaning"], remedy=explained["remedy"],
-                  dependants=explained["dependants"], log=log_path, log_tail=inst.tail(output, lines),
+                  dependants=explained["dependants"], log=log_path, log_tail=inst.tail(out, lines),
                   installer_logs_dir=inst.logs_dir(output))
     if rc != 0:
         for path in inst.failed_logs(output):
@@ -393,6 +392,7 @@ def main():
         result["msg"] = "%s exited %s: %s. What to do: %s. Full output: %s" % (
             argv[0], rc, explained["meaning"], explained["remedy"], log_path)
         result["stdout"] = "\n".join(result["log_tail"])
+        result["stderr"] = "\n".join(inst.tail(err, lines))
         module.fail_json(**result)
     result.update(inst.after_install(output))
     result["installed"] = installed_state(module, params["kernel"])

@@ -27,8 +27,8 @@ def test_classic_minimal_and_builddir():
     assert inst.classic_argv("1.5", "/s/ofed.conf") == ["./install.pl", "-c", "/s/ofed.conf"]
     assert inst.classic_argv("3.5", "c", kernel="3.5.0", kernel_sources="/usr/src/linux", builddir="/var/tmp/b") == [
         "./install.pl", "-c", "c", "-k", "3.5.0", "-s", "/usr/src/linux", "--builddir", "/var/tmp/b"]
-    assert inst.classic_argv("4.8", "c", builddir="/b", extra_args=["--without-depcheck", "--without-ibacm",
-                                                                     "-l", "/opt/ofed"]) == [
+    extra = ["--without-depcheck", "--without-ibacm", "-l", "/opt/ofed"]
+    assert inst.classic_argv("4.8", "c", builddir="/b", extra_args=extra) == [
         "./install.pl", "-c", "c", "--builddir", "/b", "--without-depcheck", "--without-ibacm", "-l", "/opt/ofed"]
 
 

@@ -45,7 +45,7 @@ def test_classic_package_set_from_real_conf(path):
     assert packages[kpkg] == "y" and packages[kdevel] == "y"
     assert packages["ofed-scripts"] == "y" and packages["srpt"] == "n"
     # the bundle's order is kept: its keys come first, in file order
-    assert [k for k, _ in result["packages"]][:len(parsed)] == list(parsed)
+    assert [key for key, _value in result["packages"]][:len(parsed)] == list(parsed)
     assert result["source"] == path
     # every key of the file is known for that release (a user may add it back after removing it)
     known = oc.known_keys("ofed", release, parsed)
@@ -74,7 +74,7 @@ def test_srpt_y_of_the_1_5_example_becomes_n_with_a_warning():
 def test_4_8_example_lists_ofed_scripts_first_and_no_srpt():
     text = read_fixture("release-notes", "OFED-4.8_ofed.conf-example")
     result = oc.package_set("ofed", "4.8", base_text=text)
-    keys = [k for k, _ in result["packages"]]
+    keys = [key for key, _value in result["packages"]]
     assert keys[0] == "ofed-scripts" and keys[-1] == "srpt"
     assert result["forced"] == ["srpt=n"]
 
@@ -86,7 +86,7 @@ def test_4_8_example_lists_ofed_scripts_first_and_no_srpt():
 ])
 def test_release_default_without_bundle_conf(release, expected):
     result = oc.package_set("ofed", release)
-    assert [k for k, _ in result["packages"]] == expected
+    assert [key for key, _value in result["packages"]] == expected
     assert dict(result["packages"])["srpt"] == "n"
     assert result["source"] == "release default (OFED %s)" % release
 

@@ -14,7 +14,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.modules import ofed_installer as mod
 
-from conftest import read_fixture, run_module
+from conftest import read_fixture, run_module, set_module_args
 from ofed_bundle_builders import build_classic_dir, build_mlnx_dir
 
 RUNNING = "5.4.0-26-generic"
@@ -57,7 +57,7 @@ class Host:
             return 0, self.ofed_info, ""
         raise AssertionError("unexpected command %r" % (argv,))
 
-    def run_installer(self, argv, cwd, log_path):
+    def run_installer(self, _module, argv, cwd, log_path):
         self.ran.append((list(argv), cwd, log_path))
         rc, output = self.installer
         with open(log_path, "w") as handle:
@@ -65,7 +65,7 @@ class Host:
         if rc == 0 and self.after:
             self.ofed_info, self.modules = self.after
             self._write_ofed_info()
-        return rc, output
+        return rc, output, ""
 
 
 def mlnx_args(tmp_path, **extra):
@@ -136,7 +136,7 @@ def test_failure_174_with_dependants_and_log_tail(monkeypatch, tmp_path):
     assert "allow_package_removal" in result["msg"]
     assert len(result["log_tail"]) == 10 and result["log_tail"][-1] == "To force uninstallation use '--force' flag."
     assert result["cmd"][0] == "./mlnxofedinstall" and "lustre-client-modules-dkms" in result["stdout"]
-    assert open(result["log"]).read() == out  # the full output is kept
+    assert open(result["log"]).read() == out  # the (patched) runner's log is what the module returns
 
 
 def test_failure_returns_tail_of_the_failing_log(monkeypatch, tmp_path):
@@ -203,12 +203,15 @@ def test_wrong_bundle_refused(monkeypatch, tmp_path):
     assert result["failed"] is True and "has no mlnxofedinstall" in result["msg"]
 
 
-def test_run_installer_closes_stdin_and_streams_to_log(tmp_path):
-    """The real I/O wrapper: stdin is /dev/null (a prompt reads EOF), stdout+stderr land in the log, LC_ALL=C."""
+def test_run_installer_answers_no_then_eof_and_keeps_the_log(tmp_path):
+    """The real I/O wrapper through AnsibleModule.run_command: LC_ALL=C, stdin one "n" line then EOF, log kept."""
     script = tmp_path / "inst.sh"
-    script.write_text("#!/bin/sh\necho out; echo err >&2; echo \"LC_ALL=$LC_ALL\"\n"
-                      "if read answer; then echo \"read:$answer\"; else echo eof; fi\nexit 3\n")
+    script.write_text("#!/bin/sh\necho out; echo err >&2; echo \"LC_ALL=$LC_ALL\"; pwd\n"
+                      "read a && echo \"read:$a\"; if read b; then echo \"more:$b\"; else echo eof; fi\nexit 3\n")
     script.chmod(0o755)
-    rc, output = mod.run_installer([str(script)], str(tmp_path), str(tmp_path / "x.log"))
-    assert rc == 3 and output.splitlines() == ["out", "err", "LC_ALL=C", "eof"]
-    assert (tmp_path / "x.log").read_text() == output
+    with set_module_args({}):
+        module = AnsibleModule(argument_spec={})
+    rc, out, err = mod.run_installer(module, [str(script)], str(tmp_path), str(tmp_path / "x.log"))
+    assert rc == 3 and out.splitlines() == ["out", "LC_ALL=C", str(tmp_path), "read:n", "eof"] and err == "err\n"
+    log = (tmp_path / "x.log").read_text()
+    assert "# rc: 3" in log and "read:n" in log and "# ---- stderr\nerr" in log
