@@ -23,7 +23,8 @@ description:
     MPI or Ceph), C(--add-kernel-support) when the bundle has no driver packages for the target kernel and
     O(add_kernel_support) allows it, C(--kernel)/C(--kernel-sources) for a target kernel that is not running,
     C(--tmpdir), C(-c <conf>) for a manual package selection (the conf must select C(ofed-scripts))."
-  - "The full output (stdout, then stderr) is kept in C(<log_dir>/installer-<time>.log). On failure the module fails with the exit code's meaning and what to do,
+  - "The full output (stdout, then stderr) is kept in C(<log_dir>/installer-<time>.log).
+    On failure the module fails with the exit code's meaning and what to do,
     the tail of the output, and the tail of the installer's own failing log (C(See .../<pkg>.rpmbuild.log),
     C(Logs dir: /tmp/MLNX_OFED_LINUX.<pid>.logs)). Exit 174 lists the packages that depend on the stack."
 author:

@@ -75,8 +75,9 @@ def test_unknown_key_fails_the_template():
 
 
 def test_mlnx_manual_selection():
-    keys = [key for key, _value in parse_conf(read_fixture("mlnx-ofed", "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64",
-                                                  "bundle", "docs", "conf", "ofed-all.conf")).items()]
+    text = read_fixture("mlnx-ofed", "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64", "bundle", "docs", "conf",
+                        "ofed-all.conf")
+    keys = list(parse_conf(text))
     out = render(__ofed_install_flavor="mlnx_ofed", __ofed_install_release="5.0-2.1.8.0",
                  __ofed_install_base_conf="", __ofed_install_known_keys=keys,
                  ofed_install_packages_add=["mlnx-ofa_kernel", "mlnx-ofa_kernel-devel"])
