@@ -55,10 +55,35 @@ def set_module_args(args: dict):
         yield
 
 
+@contextlib.contextmanager
+def _as_target():
+    """Run module code as it runs on a target host.
+
+    ansible-core 2.19 routes ``module.warn()`` to the controller's display, instead of the result's
+    ``warnings``, once any test has imported controller code (``ansible.module_utils._internal.is_controller``
+    turns true for the rest of the process). A module never runs in the controller process, so undo that
+    for the duration of the run.
+    """
+    try:
+        from ansible.module_utils import _internal
+    except ImportError:  # ansible-core 2.18
+        yield
+        return
+    if not hasattr(_internal, "is_controller"):
+        yield
+        return
+    saved = _internal.is_controller
+    _internal.is_controller = False
+    try:
+        yield
+    finally:
+        _internal.is_controller = saved
+
+
 def run_module(main, args: dict) -> dict:
     """Run ``main()`` of a module with ``args``; return its result dict."""
     out = io.StringIO()
-    with set_module_args(args), contextlib.redirect_stdout(out):
+    with set_module_args(args), _as_target(), contextlib.redirect_stdout(out):
         with pytest.raises(SystemExit) as exc:
             main()
     result = json.loads(out.getvalue())
