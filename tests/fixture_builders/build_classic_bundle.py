@@ -176,9 +176,9 @@ def render_install_pl(release: str) -> str:
                 for m in modules}
     available = ", ".join(f"'{m}' => {0 if m in cfg['unavailable_modules'] else 1}" for m in modules)
     parents = ", ".join(f"'{p}' => '{parent_of(p, release, srpms)}'" for p in packages)
-    hpc = cfg["basic_user"] + [p for p in packages if p.startswith(("librdmacm", "compat-dapl", "dapl", "mpi",
-                                                                     "mvapich", "openmpi", "qperf", "perftest",
-                                                                     "infiniband-diags", "ibutils"))]
+    hpc_prefixes = ("librdmacm", "compat-dapl", "dapl", "mpi", "mvapich", "openmpi", "qperf", "perftest",
+                    "infiniband-diags", "ibutils")
+    hpc = cfg["basic_user"] + [p for p in packages if p.startswith(hpc_prefixes)]
     text = (DATA / "install.pl.in").read_text()
     subst = {
         "@@RELEASE@@": release,

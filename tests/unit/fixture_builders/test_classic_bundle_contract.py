@@ -240,8 +240,8 @@ def test_full_install_and_uninstall_in_container(container, release):
     assert short.stdout == (CAPTURED / "ofed_info" / f"classic-{release}-rpm_s.txt").read_text()
     invalid = _exec(podman, name, "/usr/bin/ofed_info -z")
     assert invalid.stdout == (CAPTURED / "ofed_info" / f"classic-{release}-rpm_invalid.txt").read_text()
-    assert _exec(podman, name, f"test -d {include} && test -x /etc/infiniband/info && "
-                              "test -f /etc/infiniband/openib.conf").returncode == 0
+    check = f"test -d {include} && test -x /etc/infiniband/info && test -f /etc/infiniband/openib.conf"
+    assert _exec(podman, name, check).returncode == 0
     info = _exec(podman, name, "/etc/infiniband/info").stdout
     assert "prefix=/usr" in info and f"Kernel={KVER}" in info
     un = _exec(podman, name, "yes | /usr/sbin/ofed_uninstall.sh")
