@@ -18,6 +18,8 @@ import html
 import re
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.iser.ofed.plugins.module_utils import _ofed_version as ofed_version
+
 RECORD_VERSION = 1
 
 FLAVORS = ("mlnx_ofed", "ofed")
@@ -76,15 +78,14 @@ def _issue(code: str, msg: str) -> Issue:
 
 
 def version_matches(wanted: str, actual: str) -> bool:
-    """Prefix match on field boundaries (docs/facts.md): ``5.8`` matches ``5.8-3.0.7.0``, ``5.80`` does not."""
+    """The documented match rule (docs/facts.md): ``5.8`` matches ``5.8-3.0.7.0``, ``5.80`` does not.
+
+    One rule for the whole collection: this delegates to ``_ofed_version.matches``.
+    """
     wanted, actual = _str(wanted).strip(), _str(actual).strip()
     if not wanted or not actual:
         return False
-    if wanted == actual:
-        return True
-    want = re.split(r"([.-])", wanted)
-    have = re.split(r"([.-])", actual)
-    return len(want) <= len(have) and have[: len(want)] == want
+    return ofed_version.matches(wanted, actual)
 
 
 def flavor_name(flavor: Any) -> str:
