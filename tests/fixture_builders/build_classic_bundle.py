@@ -179,7 +179,8 @@ def render_install_pl(release: str) -> str:
     hpc_prefixes = ("librdmacm", "compat-dapl", "dapl", "mpi", "mvapich", "openmpi", "qperf", "perftest",
                     "infiniband-diags", "ibutils")
     hpc = cfg["basic_user"] + [p for p in packages if p.startswith(hpc_prefixes)]
-    text = (DATA / "install.pl.in").read_text()
+    # Templates carry no shebang in the repository (ansible-test's shebang rule); the bundle's do.
+    text = "#!/usr/bin/perl\n" + (DATA / "install.pl.in").read_text()
     subst = {
         "@@RELEASE@@": release,
         "@@SRPM_KERNEL@@": cfg["srpm_kernel"],
@@ -201,7 +202,7 @@ def render_install_pl(release: str) -> str:
 
 
 def render_uninstall(release: str) -> str:
-    text = (DATA / "ofed_uninstall.sh.in").read_text()
+    text = "#!/bin/bash\n" + (DATA / "ofed_uninstall.sh.in").read_text()
     # ofed-scripts last: it owns the script that is running
     packages = [p for p in package_list(release) if p != "ofed-scripts"] + ["ofed-scripts"]
     return text.replace("@@RELEASE@@", release).replace("@@PACKAGES@@", " ".join(packages))

@@ -79,11 +79,11 @@ def test_layout_matches_real_tarball(bundles, release):
 
 @pytest.mark.parametrize("release", ["1.5", "3.5"])
 def test_prebuilt_rpms_are_real_with_real_nvrs(bundles, release):
-    _, root = bundles[("with", release)]
+    root = bundles[("with", release)][1]
     dist = "debian" if release == "1.5" else "unsupported"
     rpms = root / "RPMS" / dist / "x86_64"
     krel = KVER.replace("-", "_")
-    kpkg, dpkg, _ = KERNEL_PKGS[release]
+    kpkg, dpkg = KERNEL_PKGS[release][:2]
     for name, nvr in ((kpkg, f"{kpkg}-{release}-{krel}"), (dpkg, f"{dpkg}-{release}-{krel}"),
                       ("ofed-scripts", OFED_SCRIPTS_NVR[release][: -len(".x86_64")])):
         path = rpms / f"{nvr}.x86_64.rpm"
@@ -204,7 +204,7 @@ def _exec(podman, name, script, timeout=120):
 @pytest.fixture(scope="module")
 def container(bundles, tmp_path_factory):
     tgzs = tmp_path_factory.mktemp("mnt")
-    for (kind, release), (tgz, _) in bundles.items():
+    for (kind, release), (tgz, _root) in bundles.items():
         shutil.copy(tgz, tgzs / f"{kind}-{release}.tgz")
     podman, name = _container(tgzs, [(tgzs, "/in")])
     try:
@@ -256,7 +256,7 @@ def test_bundle_without_prebuilt_kernel_rpms_cannot_install(container, release):
     """Debian: install.pl turns its dependency check off there (so the regex is not evaluated) and
     fails building the kernel package; with /etc/lsb-release naming Ubuntu, 3.5 runs the check."""
     podman, name = container
-    kpkg, dpkg, _ = KERNEL_PKGS[release]
+    kpkg, dpkg = KERNEL_PKGS[release][:2]
     srpm = "ofa_kernel" if release == "1.5" else "compat-rdma"
     work = f"/root/bare-{release}"
     script = (f"mkdir -p {work} && tar xzf /in/bare-{release}.tgz -C {work}; "
