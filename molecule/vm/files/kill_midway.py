@@ -2,8 +2,9 @@
 """Kill a running iser.ofed.stock_modules half-way, ON the VM (molecule/vm/side_effect.yml).
 
 Waits for the module's process (an AnsiballZ_stock_modules Python started with `async`), then for its
-quarantine manifest to appear (the move has begun: manifest written, files moving, or depmod/initramfs
-still to do), and sends SIGKILL to the process and every descendant (depmod, update-initramfs), by pid,
+quarantine manifest to say the transaction is open (state ``pending``: files moving; or ``complete`` with
+follow-up steps in ``todo``: depmod/initramfs still to do; a manifest left ``restored`` by an earlier
+rollback does not count), and sends SIGKILL to the process and every descendant (depmod, update-initramfs), by pid,
 as a power cut would. Records what it saw in <evidence>/kill.json; verify decides whether that was half-way.
 
   kill_midway.py --qdir <state_dir>/quarantine/<kver> [--timeout 300] [--evidence DIR]
@@ -55,6 +56,15 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def manifest_open(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return manifest.get("state") == "pending" or (manifest.get("state") == "complete" and bool(manifest.get("todo")))
+
+
 def count_files(top: str) -> int:
     return sum(len(files) for _root, _dirs, files in os.walk(top))
 
@@ -73,7 +83,7 @@ def main() -> int:
         if pids:
             result["seen_process"] = True
             result["pid"] = pids[0]
-            if os.path.exists(manifest_path):
+            if manifest_open(manifest_path):
                 victims = [pids[0]] + descendants(pids[0])
                 result["victim_cmdlines"] = []
                 for pid in victims:
