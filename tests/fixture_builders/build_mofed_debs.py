@@ -42,6 +42,9 @@ DKMS_FIELDS = DPKG_DEB_DIR / "mlnx-5.0_COMMON_mlnx-ofed-kernel-dkms_5.0-OFED.5.0
 OFED_INFO_LISTING = OFED_INFO_DIR / "mlnx-5.0-deb_l.txt"
 OFED_INFO_S = OFED_INFO_DIR / "mlnx-5.0-deb_s.txt"
 OFED_INFO_N = OFED_INFO_DIR / "mlnx-5.0-deb_n.txt"
+# BUILT_MODULE_NAME / PACKAGE_* lines of the vendor package's dkms.conf (captured with grep).
+DKMS_MODULE_TABLE = (FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "deb-data"
+                     / "mlnx-ofed-kernel-dkms" / "mlnx-ofed-kernel-5.0" / "dkms_conf_module_table.txt")
 
 # The real Depends is "dkms, make, coreutils, pciutils, grep, procps, module-init-tools | kmod, lsof,
 # mlnx-ofed-kernel-utils". dkms, make, lsof and mlnx-ofed-kernel-utils are not in the test images (and
@@ -85,6 +88,67 @@ COPYRIGHT = """\
 This package is a TEST FIXTURE built by tests/fixture_builders/build_mofed_debs.py of the iser.ofed
 Ansible collection. It carries the name, version and control fields of the {name} package of
 MLNX_OFED_LINUX-5.0-2.1.8.0, but none of its code. It is not Mellanox/NVIDIA software.
+"""
+
+
+def dkms_module_names() -> list[str]:
+    """BUILT_MODULE_NAME values of the vendor dkms.conf, in order, without repeats."""
+    names: list[str] = []
+    for line in DKMS_MODULE_TABLE.read_text(encoding="utf-8").splitlines():
+        key, _eq, value = line.partition("=")
+        if key.startswith("BUILT_MODULE_NAME[") and value not in names:
+            names.append(value)
+    if not names:
+        raise SystemExit(f"no BUILT_MODULE_NAME in {DKMS_MODULE_TABLE}")
+    return names
+
+
+# EMULATED DKMS build. The vendor postinst runs `dkms add/build/install` for every installed kernel that
+# has headers; Debian's dkms installs the built modules flat under /lib/modules/<k>/updates/dkms/ and runs
+# depmod. DKMS cannot compile in the test containers, so the fixture writes one placeholder file (not an
+# ELF module: it cannot be loaded) per BUILT_MODULE_NAME of the vendor dkms.conf, for every
+# /lib/modules/<k> with a build dir, then runs depmod (which logs "Exec format error" for the
+# placeholders and exits 0). ${DPKG_ROOT} is honoured (`dpkg --root --force-script-chrootless`).
+DKMS_POSTINST = """\
+#!/bin/sh
+# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel 5.0): writes placeholder modules, builds nothing.
+set -e
+MODULES="{modules}"
+if [ "$1" = configure ]; then
+    for dir in "$DPKG_ROOT"/lib/modules/*; do
+        [ -d "$dir/build" ] || continue
+        kver=${{dir##*/}}
+        mkdir -p "$dir/updates/dkms"
+        for mod in $MODULES; do
+            printf 'TEST FIXTURE placeholder for %s.ko of mlnx-ofed-kernel 5.0 (emulated DKMS build for %s)\\n' \\
+                "$mod" "$kver" > "$dir/updates/dkms/$mod.ko"
+        done
+        if command -v depmod >/dev/null 2>&1; then
+            depmod -b "${{DPKG_ROOT:-/}}" -a "$kver" || true
+        fi
+    done
+fi
+exit 0
+"""
+DKMS_POSTRM = """\
+#!/bin/sh
+# TEST FIXTURE (emulated `dkms remove` of mlnx-ofed-kernel 5.0): deletes the placeholder modules.
+set -e
+MODULES="{modules}"
+if [ "$1" = remove ] || [ "$1" = purge ]; then
+    for dir in "$DPKG_ROOT"/lib/modules/*; do
+        [ -d "$dir/updates/dkms" ] || continue
+        kver=${{dir##*/}}
+        for mod in $MODULES; do
+            rm -f "$dir/updates/dkms/$mod.ko"
+        done
+        rmdir "$dir/updates/dkms" "$dir/updates" 2>/dev/null || true
+        if [ -d "$dir/kernel" ] && command -v depmod >/dev/null 2>&1; then
+            depmod -b "${{DPKG_ROOT:-/}}" -a "$kver" || true
+        fi
+    done
+fi
+exit 0
 """
 
 
@@ -154,8 +218,10 @@ def installed_size_kib(root: Path) -> int:
     return total
 
 
-def finish_and_build(root: Path, fields: list[tuple[str, str]], mtime: int, out: Path) -> Path:
-    """Write DEBIAN/control + md5sums, fix modes and mtimes, run dpkg-deb --build."""
+def finish_and_build(root: Path, fields: list[tuple[str, str]], mtime: int, out: Path,
+                     scripts: dict[str, str] | None = None) -> Path:
+    """Write DEBIAN/control + md5sums (+ ``scripts``: {maintainer script name: text}), fix modes and
+    mtimes, run dpkg-deb --build."""
     md5 = []
     for dirpath, _dirs, filenames in os.walk(root):
         for name in sorted(filenames):
@@ -172,6 +238,8 @@ def finish_and_build(root: Path, fields: list[tuple[str, str]], mtime: int, out:
     debian.mkdir(mode=0o755)
     write(root, "DEBIAN/control", "\n".join(control) + "\n")
     write(root, "DEBIAN/md5sums", "".join(f"{h}  {p}\n" for h, p in sorted(md5, key=lambda x: x[1])))
+    for name, text in sorted((scripts or {}).items()):
+        write(root, f"DEBIAN/{name}", text, 0o755)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames:
             os.chmod(Path(dirpath) / name, 0o755)
@@ -212,7 +280,9 @@ def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS) -> Path:
     write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
     write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
     fields = [(n, depends if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
-    return finish_and_build(root, fields, DKMS_MTIME, out)
+    modules = " ".join(dkms_module_names())
+    scripts = {"postinst": DKMS_POSTINST.format(modules=modules), "postrm": DKMS_POSTRM.format(modules=modules)}
+    return finish_and_build(root, fields, DKMS_MTIME, out, scripts=scripts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,8 @@ BUILDER = REPO / "tests" / "fixture_builders" / "build_mofed_debs.py"
 FIXTURES = REPO / "tests" / "fixture_builders" / "fixtures"
 DPKG_DEB = FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "dpkg-deb"
 OFED_INFO = FIXTURES / "captured" / "ofed_info"
+DKMS_TABLE = (FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "deb-data"
+              / "mlnx-ofed-kernel-dkms" / "mlnx-ofed-kernel-5.0" / "dkms_conf_module_table.txt")
 
 SCRIPTS_DEB = "ofed-scripts_5.0-OFED.5.0.2.1.8_amd64.deb"
 DKMS_DEB = "mlnx-ofed-kernel-dkms_5.0-OFED.5.0.2.1.8.1.g5f67178_all.deb"
@@ -80,13 +82,15 @@ def install(root: Path, *debs: Path) -> Path:
     """`dpkg -i` into a scratch root with its own, initially empty, dpkg database.
 
     --force-depends: the scratch database knows none of the base system the Depends name.
+    --force-script-chrootless: maintainer scripts run on the host with DPKG_ROOT=<root> (no shell in root).
     """
     admin = root / "var" / "lib" / "dpkg"
     for sub in ("info", "updates"):
         (admin / sub).mkdir(parents=True, exist_ok=True)
     for name in ("status", "available"):
         (admin / name).touch()
-    proc = run(["dpkg", f"--root={root}", "--force-not-root", "--force-depends", "-i", *map(str, debs)])
+    proc = run(["dpkg", f"--root={root}", "--force-not-root", "--force-depends", "--force-script-chrootless",
+                "-i", *map(str, debs)])
     assert proc.returncode == 0, proc.stderr
     return root
 
@@ -185,3 +189,31 @@ def test_installed_packages_are_real_to_dpkg(tmp_path, debs):
         r"ii  mlnx-ofed-kernel-dkms +5\.0-OFED\.5\.0\.2\.1\.8\.1\.g5f67178 +all +DKMS support for mlnx-ofed kernel modules",
         rows[0],
     )
+
+
+def test_dkms_postinst_emulates_the_dkms_build_and_postrm_removes_it(tmp_path, debs):
+    """Placeholder modules named as the vendor dkms.conf's BUILT_MODULE_NAME land under
+    /lib/modules/<k>/updates/dkms/ for each kernel with a build dir (and only those); purge removes them."""
+    modules = tmp_path / "lib" / "modules"
+    (modules / "6.1.0-fixture-amd64" / "build").mkdir(parents=True)
+    (modules / "6.1.0-fixture-amd64" / "kernel").mkdir()
+    (modules / "5.10.0-noheaders-amd64" / "kernel").mkdir(parents=True)
+    expected = {line.split("=", 1)[1] + ".ko" for line in DKMS_TABLE.read_text(encoding="utf-8").splitlines()
+                if line.startswith("BUILT_MODULE_NAME[")}
+    assert {"mlx_compat.ko", "ib_core.ko", "mlx5_core.ko", "mlx5_ib.ko", "ib_ipoib.ko"} <= expected
+    install(tmp_path, debs[DKMS_DEB])
+    built = modules / "6.1.0-fixture-amd64" / "updates" / "dkms"
+    assert {p.name for p in built.iterdir() if p.suffix == ".ko"} == expected
+    assert "TEST FIXTURE placeholder" in (built / "ib_core.ko").read_text(encoding="utf-8")
+    assert not (modules / "5.10.0-noheaders-amd64" / "updates").exists()
+    if shutil.which("depmod") or Path("/usr/sbin/depmod").exists() or Path("/sbin/depmod").exists():
+        dep = (modules / "6.1.0-fixture-amd64" / "modules.dep").read_text(encoding="utf-8")
+        assert "updates/dkms/ib_core.ko:" in dep
+    # Files made by a maintainer script are not the package's: dpkg -V still matches the payload.
+    verify = run(["dpkg", f"--root={tmp_path}", "-V", "mlnx-ofed-kernel-dkms"])
+    assert (verify.returncode, verify.stdout) == (0, "")
+    purge = run(["dpkg", f"--root={tmp_path}", "--force-not-root", "--force-script-chrootless", "--purge",
+                 "mlnx-ofed-kernel-dkms"])
+    assert purge.returncode == 0, purge.stderr
+    assert not (modules / "6.1.0-fixture-amd64" / "updates").exists()
+    assert (modules / "6.1.0-fixture-amd64" / "build").is_dir()
