@@ -71,6 +71,7 @@ test:  ## everything CI runs (host setup, venvs and images first), with step tim
 		"+host setup=$(MAKE) --no-print-directory host-setup" \
 		"+venvs=$(MAKE) --no-print-directory venv venv-2.18 collection" \
 		"+images=$(MAKE) --no-print-directory images" \
+		"+test bed VM disk=$(MAKE) --no-print-directory vm" \
 		"lint=$(MAKE) --no-print-directory lint" \
 		"sanity=$(MAKE) --no-print-directory sanity" \
 		"unit (ansible-core 2.19)=$(MAKE) --no-print-directory test-unit-2.19" \
@@ -98,15 +99,15 @@ lint: venv collection  ## ansible-lint (production profile, offline)
 sanity: venv  ## ansible-test sanity on a staged copy of the tracked files
 	bash scripts/sanity.sh
 
-# Scenarios `make test` leaves out: `vm` boots a QEMU VM under TCG (no nested KVM here) and takes about
-# 20 minutes; run it with `make test-vm` (docs/testbed.md).
-MOLECULE_SLOW := vm
+# Scenarios to leave out of `make test-molecule`, e.g. `make test MOLECULE_SLOW=vm` for a fast loop: `vm` boots
+# a QEMU VM under TCG (no nested KVM here) and takes about 20 minutes (docs/testbed.md). CI runs them all.
+MOLECULE_SLOW ?=
 
-test-molecule: venv images collection  ## every Molecule scenario under molecule/ but the slow ones ($(MOLECULE_SLOW))
+test-molecule: venv images vm collection  ## every Molecule scenario under molecule/ (but MOLECULE_SLOW)
 	@scenarios=$$(for f in molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done); \
 	if [ -z "$$scenarios" ]; then echo "no Molecule scenarios under molecule/" >&2; exit 1; fi; \
 	for s in $$scenarios; do \
-		case " $(MOLECULE_SLOW) " in *" $$s "*) echo "== molecule scenario $$s: left out (slow; make test-vm)"; continue;; esac; \
+		case " $(MOLECULE_SLOW) " in *" $$s "*) echo "== molecule scenario $$s: left out (MOLECULE_SLOW)"; continue;; esac; \
 		echo "== molecule test -s $$s"; start=$$SECONDS; \
 		$(VENV)/bin/molecule test -s "$$s"; \
 		echo "== molecule scenario $$s passed in $$((SECONDS - start))s"; \
