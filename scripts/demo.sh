@@ -11,11 +11,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-# Tools: the Makefile puts .venv/bin first on PATH; standing alone, take the first venv that has Molecule.
-if ! command -v molecule >/dev/null 2>&1; then
-    for venv in "$repo/.venv" /tmp/dev-venv /tmp/mol-venv; do
-        if [ -x "$venv/bin/molecule" ]; then PATH="$venv/bin:$PATH"; break; fi
-    done
+# Tools: the Makefile puts .venv/bin first on PATH; standing alone, use the project's .venv.
+if ! command -v molecule >/dev/null 2>&1 && [ -x "$repo/.venv/bin/molecule" ]; then
+    PATH="$repo/.venv/bin:$PATH"
 fi
 if ! command -v molecule >/dev/null 2>&1; then
     echo "demo: molecule not found: run 'make venv' (or 'make demo', which does it)" >&2
