@@ -308,6 +308,31 @@ def parse_dependants(output: str) -> List[str]:
     return names
 
 
+# ---------------------------------------------------------------------------------------------- running
+LOG_ENV = "ISER_OFED_INSTALLER_LOG"
+# exec replaces the shell: the installer gets the shell's pid, stdin /dev/null (a prompt that slipped through
+# -q reads end-of-file at once and takes its default answer, no), stdout and stderr appended to the log as
+# they are written. The log path travels in the environment, never inside the shell text.
+_REDIRECT = 'exec "$0" "$@" </dev/null >>"$%s" 2>&1' % LOG_ENV
+
+
+def redirected_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` wrapped in ``/bin/sh -c 'exec "$0" "$@" </dev/null >>"$ISER_OFED_INSTALLER_LOG" 2>&1'``.
+
+    Run it with ``ISER_OFED_INSTALLER_LOG=<log file>`` in the environment. The words of ``argv`` reach the
+    installer unchanged (``"$0" "$@"``): nothing is parsed by the shell.
+    """
+    if not argv:
+        raise InstallerError("no installer command to run")
+    return ["/bin/sh", "-c", _REDIRECT] + [str(a) for a in argv]
+
+
+def log_header(argv: Sequence[str], cwd: str, started: str) -> str:
+    """The lines written to the log before the installer's own output."""
+    return "# iser.ofed.ofed_installer %s\n# cmd: %s\n# cwd: %s\n# stdin: /dev/null; stdout and stderr follow\n" % (
+        started, " ".join(argv), cwd)
+
+
 # ---------------------------------------------------------------------------------------------- output
 _LOGS_DIR_RES = (
     re.compile(r"Logs dir:\s*(?P<path>/\S+)"),

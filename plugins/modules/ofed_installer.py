@@ -12,7 +12,8 @@ short_description: Run the classic OFED or MLNX_OFED installer once, keep its lo
 version_added: "0.1.0"
 description:
   - "Runs C(./install.pl -c <conf>) (classic OFED) or C(./mlnxofedinstall -q) (MLNX_OFED) from an unpacked bundle
-    on the host, with C(LC_ALL=C); stdin gets one C(n) line and then end-of-file, so no prompt can wait for an answer."
+    on the host, with C(LC_ALL=C) and stdin from C(/dev/null) (a prompt reads end-of-file at once and takes its
+    default answer, no), so nothing can wait for an answer."
   - "No-op when the host already has the same flavor and version (C(ofed_info -s), else the C(dpkg-query)/C(rpm)
     packages) and OFED kernel modules for the target kernel (under C(/lib/modules/<kernel>/updates) or C(extra))."
   - "Classic OFED: only the options the release's C(install.pl) accepts: C(-k <kernel>) with C(-s <build dir>)
@@ -23,7 +24,9 @@ description:
     MPI or Ceph), C(--add-kernel-support) when the bundle has no driver packages for the target kernel and
     O(add_kernel_support) allows it, C(--kernel)/C(--kernel-sources) for a target kernel that is not running,
     C(--tmpdir), C(-c <conf>) for a manual package selection (the conf must select C(ofed-scripts))."
-  - "The full output (stdout, then stderr) is kept in C(<log_dir>/installer-<time>.log).
+  - "The installer's stdout and stderr go straight into the log file (O(log_file), default
+    C(<log_dir>/installer-<time>.log)) while it runs, so the log shows its progress live (the
+    C(iser.ofed.ofed_install) role shows its last lines while it polls an C(async) run).
     On failure the module fails with the exit code's meaning and what to do,
     the tail of the output, and the tail of the installer's own failing log (C(See .../<pkg>.rpmbuild.log),
     C(Logs dir: /tmp/MLNX_OFED_LINUX.<pid>.logs)). Exit 174 lists the packages that depend on the stack."
@@ -97,13 +100,20 @@ options:
   log_dir:
     description: Where the installer's full output is kept. Defaults to C(<state_dir>/logs).
     type: path
+  log_file:
+    description:
+      - The file the installer's output is appended to while it runs. Defaults to a new
+        C(<log_dir>/installer-<time>.log). Give it to know the path before the run ends (to follow an
+        C(async) run). Its directory is created.
+    type: path
   log_tail_lines:
-    description: How many lines of output and of the failing log to return.
+    description: How many lines of the output and of the failing log to return.
     type: int
     default: 40
 notes:
-  - Run long installs (10 to 40 minutes) with C(async) and C(poll). The installer's own log directory
-    (C(/tmp/MLNX_OFED_LINUX.<pid>.logs), C(/tmp/OFED.<pid>.logs)) grows while it runs.
+  - Run long installs (10 to 40 minutes) with C(async) and C(poll=0), set O(log_file), and follow that file
+    while C(ansible.builtin.async_status) says the job runs. The installer's own log directory
+    (C(/tmp/MLNX_OFED_LINUX.<pid>.logs), C(/tmp/OFED.<pid>.logs)) grows as well.
 """
 
 EXAMPLES = r"""
@@ -115,6 +125,20 @@ EXAMPLES = r"""
     kernel: 2.6.32-5-amd64
   async: 3600
   poll: 30
+
+- name: Start MLNX_OFED in the background with a known log file
+  iser.ofed.ofed_installer:
+    bundle_dir: /var/lib/iser-ofed/bundles/MLNX_OFED_LINUX-5.8-3.0.7.0-ubuntu22.04-x86_64
+    flavor: mlnx_ofed
+    log_file: /var/lib/iser-ofed/logs/installer-mlnx.log
+  async: 3600
+  poll: 0
+  register: install_job
+
+- name: Show the last lines of the live log
+  ansible.builtin.command:
+    argv: [tail, -n, "5", /var/lib/iser-ofed/logs/installer-mlnx.log]
+  changed_when: false
 
 - name: Install MLNX_OFED for a kernel that is installed but not booted yet
   iser.ofed.ofed_installer:
@@ -167,15 +191,16 @@ dependants:
   elements: str
   sample: [lustre-client-modules]
 log:
-  description: The file holding the installer's full output (stdout, then stderr).
+  description: The file holding the installer's full output (stdout and stderr as written, after a header).
   returned: when the installer ran
   type: str
   sample: /var/lib/iser-ofed/logs/installer-20240501T101500.log
 log_tail:
-  description: The last lines of the installer's stdout.
+  description: The last lines of the installer's output (stdout and stderr).
   returned: when the installer ran
   type: list
   elements: str
+  sample: ["Logs dir: /tmp/MLNX_OFED_LINUX.12345.logs", "Installation passed successfully"]
 installer_logs_dir:
   description: The installer's own log directory, from its output.
   returned: when the installer ran
@@ -247,16 +272,27 @@ def module_files(kernel):
 
 
 def run_installer(module, argv, cwd, log_path):
-    """Run the installer; return (rc, stdout, stderr) and keep both in ``log_path``.
+    """Run the installer; return ``(rc, output)``, ``output`` being what this run added to ``log_path``.
 
-    stdin gets one ``n`` line and then end-of-file (run_command closes it after writing), so a prompt that
-    slipped through ``-q`` is answered no instead of waiting forever.
+    stdin is /dev/null and stdout/stderr are appended to ``log_path`` as the installer writes them (a shell
+    that ``exec``s the installer, see ``_installer.redirected_argv``), so the log shows progress while it runs
+    and nothing is held in memory. What the shell itself printed (the log could not be opened) is added.
     """
-    rc, out, err = module.run_command(argv, cwd=cwd, environ_update=ENV, data="n")
-    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-        log.write("# cmd: %s (cwd %s)\n# rc: %s\n# ---- stdout\n%s\n# ---- stderr\n%s\n" % (
-            " ".join(argv), cwd, rc, out, err))
-    return rc, out, err
+    with open(log_path, "ab") as log:
+        log.write(inst.log_header(argv, cwd, time.strftime("%Y-%m-%dT%H:%M:%S%z")).encode("utf-8"))
+        start = log.tell()
+    env = dict(ENV)
+    env[inst.LOG_ENV] = log_path
+    # expand_user_and_vars=False: run_command would otherwise expand ~ and $NAME inside every word
+    rc, out, err = module.run_command(inst.redirected_argv(argv), cwd=cwd, environ_update=env,
+                                      expand_user_and_vars=False)
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        output = log.read().decode("utf-8", "replace")
+    with open(log_path, "ab") as log:
+        log.write(("%s# rc: %s\n" % ("" if output.endswith("\n") or not output else "\n", rc)).encode("utf-8"))
+    shell = (out + err).strip()
+    return rc, output + ("\n" + shell if shell else "")
 
 
 def installed_state(module, kernel):
@@ -337,6 +373,7 @@ def main():
             firmware_update=dict(type="bool", default=False),
             state_dir=dict(type="path", default="/var/lib/iser-ofed"),
             log_dir=dict(type="path"),
+            log_file=dict(type="path"),
             log_tail_lines=dict(type="int", default=40),
         ),
         supports_check_mode=True,
@@ -371,18 +408,17 @@ def main():
     if satisfied or module.check_mode:
         module.exit_json(**result)
 
-    log_dir = params["log_dir"] or os.path.join(params["state_dir"], "logs")
+    log_path = params["log_file"] or os.path.join(params["log_dir"] or os.path.join(params["state_dir"], "logs"),
+                                                  "installer-%s.log" % time.strftime("%Y%m%dT%H%M%S"))
     try:
-        os.makedirs(log_dir, mode=0o750, exist_ok=True)
-        log_path = os.path.join(log_dir, "installer-%s.log" % time.strftime("%Y%m%dT%H%M%S"))
-        rc, out, err = run_installer(module, argv, params["bundle_dir"], log_path)
+        os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
+        rc, output = run_installer(module, argv, params["bundle_dir"], log_path)
     except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot run %s: %s" % (argv[0], exc), cmd=argv)
+        module.fail_json(msg="cannot run %s (log %s): %s" % (argv[0], log_path, exc), cmd=argv, log=log_path)
     lines = params["log_tail_lines"]
-    output = out + "\n" + err
     explained = inst.explain(flavor, rc, output)
     result.update(rc=rc, meaning=explained["meaning"], remedy=explained["remedy"],
-                  dependants=explained["dependants"], log=log_path, log_tail=inst.tail(out, lines),
+                  dependants=explained["dependants"], log=log_path, log_tail=inst.tail(output, lines),
                   installer_logs_dir=inst.logs_dir(output))
     if rc != 0:
         for path in inst.failed_logs(output):
@@ -393,7 +429,6 @@ def main():
         result["msg"] = "%s exited %s: %s. What to do: %s. Full output: %s" % (
             argv[0], rc, explained["meaning"], explained["remedy"], log_path)
         result["stdout"] = "\n".join(result["log_tail"])
-        result["stderr"] = "\n".join(inst.tail(err, lines))
         module.fail_json(**result)
     result.update(inst.after_install(output))
     result["installed"] = installed_state(module, params["kernel"])

@@ -211,3 +211,20 @@ def test_decide(installed, wanted, modules, satisfied, reason):
 ])
 def test_kernel_has_ofed_modules(files, expected):
     assert inst.kernel_has_ofed_modules(files) is expected
+
+
+# ------------------------------------------------------------------------------------------ running
+def test_redirected_argv_keeps_the_words_and_redirects_in_the_shell():
+    argv = inst.redirected_argv(["./mlnxofedinstall", "-q", "--tmpdir", "/var/tmp/a b"])
+    assert argv == ["/bin/sh", "-c", 'exec "$0" "$@" </dev/null >>"$ISER_OFED_INSTALLER_LOG" 2>&1',
+                    "./mlnxofedinstall", "-q", "--tmpdir", "/var/tmp/a b"]
+    assert inst.LOG_ENV == "ISER_OFED_INSTALLER_LOG"
+    with pytest.raises(inst.InstallerError, match="no installer command"):
+        inst.redirected_argv([])
+
+
+def test_log_header():
+    text = inst.log_header(["./install.pl", "-c", "/x/ofed.conf"], "/b", "2024-05-01T10:15:00+0000")
+    assert text.splitlines() == ["# iser.ofed.ofed_installer 2024-05-01T10:15:00+0000",
+                                 "# cmd: ./install.pl -c /x/ofed.conf", "# cwd: /b",
+                                 "# stdin: /dev/null; stdout and stderr follow"]

@@ -65,7 +65,7 @@ class Host:
         if rc == 0 and self.after:
             self.ofed_info, self.modules = self.after
             self._write_ofed_info()
-        return rc, output, ""
+        return rc, output
 
 
 def mlnx_args(tmp_path, **extra):
@@ -203,15 +203,76 @@ def test_wrong_bundle_refused(monkeypatch, tmp_path):
     assert result["failed"] is True and "has no mlnxofedinstall" in result["msg"]
 
 
-def test_run_installer_answers_no_then_eof_and_keeps_the_log(tmp_path):
-    """The real I/O wrapper through AnsibleModule.run_command: LC_ALL=C, stdin one "n" line then EOF, log kept."""
+def test_log_file_given_is_used(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, after=("MLNX_OFED_LINUX-5.0-2.1.8.0:\n",
+                                              ["/lib/modules/%s/updates/dkms/ib_core.ko" % RUNNING]))
+    log = tmp_path / "here" / "inst.log"
+    result = run_module(mod.main, mlnx_args(tmp_path, log_file=str(log)))
+    assert result["log"] == str(log) and host.ran[0][2] == str(log)
+    assert log.read_text() == OK_MLNX and not (tmp_path / "state" / "logs").exists()
+
+
+# The real I/O wrapper through AnsibleModule.run_command (no patching): the script stands in for an installer.
+INSTALLER = r"""#!/bin/sh
+log="$1"; shift
+echo "first line"
+# stdout is the log itself, written as it goes: the line above is already in the file
+if grep -q "^first line$" "$log"; then echo "live: yes"; else echo "live: no"; fi
+echo "stdin: $(readlink /proc/self/fd/0)"
+echo "LC_ALL=$LC_ALL"
+echo "cwd: $(pwd)"
+for a in "$@"; do echo "arg: [$a]"; done
+echo "to stderr" >&2
+# a prompt that slipped through -q: read must hit end-of-file at once (a terminal or pipe would block)
+if read -r answer; then echo "answered: $answer"; else echo "eof"; fi
+exit 3
+"""
+
+
+def test_run_installer_stdin_devnull_output_live_in_the_log(tmp_path):
     script = tmp_path / "inst.sh"
-    script.write_text("#!/bin/sh\necho out; echo err >&2; echo \"LC_ALL=$LC_ALL\"; pwd\n"
-                      "read a && echo \"read:$a\"; if read b; then echo \"more:$b\"; else echo eof; fi\nexit 3\n")
+    script.write_text(INSTALLER)
     script.chmod(0o755)
+    log = tmp_path / "x.log"
+    log.write_text("an earlier run\n")
     with set_module_args({}):
         module = AnsibleModule(argument_spec={})
-    rc, out, err = mod.run_installer(module, [str(script)], str(tmp_path), str(tmp_path / "x.log"))
-    assert rc == 3 and out.splitlines() == ["out", "LC_ALL=C", str(tmp_path), "read:n", "eof"] and err == "err\n"
-    log = (tmp_path / "x.log").read_text()
-    assert "# rc: 3" in log and "read:n" in log and "# ---- stderr\nerr" in log
+    argv = [str(script), str(log), "-c", "a b", "$HOME", "'q'"]
+    rc, output = mod.run_installer(module, argv, str(tmp_path), str(log))
+    assert rc == 3
+    assert output.splitlines() == [
+        "first line", "live: yes", "stdin: /dev/null", "LC_ALL=C", "cwd: %s" % tmp_path,
+        "arg: [-c]", "arg: [a b]", "arg: [$HOME]", "arg: ['q']", "to stderr", "eof"]
+    text = log.read_text()
+    assert text.startswith("an earlier run\n# iser.ofed.ofed_installer ")  # appended, never truncated
+    assert "# cmd: %s" % " ".join(argv) in text and "# stdin: /dev/null" in text
+    assert text.endswith("to stderr\neof\n# rc: 3\n")
+
+
+def test_run_installer_missing_installer_is_reported_in_the_log(tmp_path):
+    with set_module_args({}):
+        module = AnsibleModule(argument_spec={})
+    rc, output = mod.run_installer(module, ["./nope"], str(tmp_path), str(tmp_path / "x.log"))
+    assert rc == 127 and "nope" in output and "nope" in (tmp_path / "x.log").read_text()
+
+
+def test_main_runs_the_real_wrapper_and_explains_a_failure(monkeypatch, tmp_path):
+    """main() end to end with a real (fixture) mlnxofedinstall that fails 172: log kept, tail returned."""
+    args = mlnx_args(tmp_path)
+    installer = os.path.join(args["bundle_dir"], "mlnxofedinstall")
+    with open(installer, "w") as handle:
+        handle.write("#!/bin/sh\necho 'Logs dir: /tmp/MLNX_OFED_LINUX.5.logs' >&2\n"
+                     "echo 'Error: The current MLNX_OFED_LINUX is intended for ubuntu20.04'\nexit 172\n")
+    os.chmod(installer, 0o755)
+    monkeypatch.setattr(mod, "OFED_INFO", str(tmp_path / "no_ofed_info"))
+    monkeypatch.setattr(mod, "running_kernel", lambda: RUNNING)
+    monkeypatch.setattr(mod, "module_files", lambda kernel: [])
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda _self, name, *a, **k: None)
+    result = run_module(mod.main, args)
+    assert result["failed"] is True and result["rc"] == 172
+    assert result["msg"].startswith("./mlnxofedinstall exited 172: prerequisites not met")
+    assert result["log_tail"] == ["Logs dir: /tmp/MLNX_OFED_LINUX.5.logs",
+                                  "Error: The current MLNX_OFED_LINUX is intended for ubuntu20.04"]
+    assert result["installer_logs_dir"] == "/tmp/MLNX_OFED_LINUX.5.logs"
+    assert os.path.dirname(result["log"]) == str(tmp_path / "state" / "logs")
+    assert open(result["log"]).read().endswith("intended for ubuntu20.04\n# rc: 172\n")
