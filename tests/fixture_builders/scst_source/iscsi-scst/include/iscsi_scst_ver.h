@@ -1,0 +1,6 @@
+/*
+ * TEST FIXTURE modelled on iSCSI-SCST's include/iscsi_scst_ver.h.
+ */
+#define ISCSI_VERSION_STRING_SUFFIX
+
+#define ISCSI_VERSION_STRING	"@VERSION@" ISCSI_VERSION_STRING_SUFFIX
