@@ -85,6 +85,14 @@ def _join(root: str, path: str, follow_last: bool = True) -> str:
     return os.path.join(root, *done)
 
 
+def _logical_realpath(root: str, path: str) -> str:
+    """``path`` with every symlink resolved, as the host sees it (inside ``root``)."""
+    if root in ("", "/"):
+        return os.path.realpath(path)
+    rel = os.path.relpath(_join(root, path), root)
+    return "/" if rel == "." else "/" + rel
+
+
 def read_text(root: str, path: str, errors: List[Dict[str, str]], limit: int = 4 * 1024 * 1024) -> Optional[str]:
     """Text of ``path`` below ``root``; None when absent; ``FILE_UNREADABLE`` in ``errors`` when unreadable."""
     full = _join(root, path)
@@ -214,8 +222,8 @@ def ofa_tree_kernel(root: str, path: str, errors: List[Dict[str, str]]) -> Dict[
     out = {"path": path, "link": link, "resolved": None, "kernel": None,
            "kernel_source": None}  # type: Dict[str, Any]
     if link is not None:
-        parent = os.path.dirname(path)
-        target = os.path.normpath(link if link.startswith("/") else os.path.join(parent, link))
+        # the whole chain: dpkg's alternative default -> /etc/alternatives/ofa_kernel_headers -> <arch>/<kver>
+        target = _logical_realpath(root, path)
         out["resolved"] = target
         rel = os.path.relpath(target, _scst.OFA_DIR) if target.startswith(_scst.OFA_DIR + "/") else None
         parts = rel.split("/") if rel else []
@@ -308,7 +316,11 @@ def _mofed_checks(build: Dict[str, Any], tree: Dict[str, Any], kernel: Optional[
                                "(dkms autoinstall -k %s) or reinstall the devel package" % (base, kernel)))
     elif tree["kernel"] and kernel and tree["kernel"] != kernel:
         where = "%s -> %s" % (base, tree["link"]) if tree["link"] else base
-        fix = ("point it at the target's tree: ln -sfn %s/%s %s" % (arch, kernel, base)
+        tree_path = "%s/%s/%s" % (_scst.OFA_DIR, arch, kernel)
+        alternative = (tree["link"] or "").startswith("/etc/alternatives/")
+        point = ("update-alternatives --set %s %s" % (os.path.basename(tree["link"]), tree_path) if alternative
+                 else "ln -sfn %s/%s %s" % (arch, kernel, base))
+        fix = ("point it at the target's tree: %s" % point
                if kernel in trees else
                "build mlnx-ofed-kernel for %s first (dkms autoinstall -k %s, or rerun the ofed_install stage "
                "with iser_ofed_target_kernel=%s)" % (kernel, kernel, kernel))
@@ -455,6 +467,7 @@ def assess(root: str, running: str, arch: str, target_kernel: Optional[str], kdi
         "module_symvers_kernel": tree["kernel"] if header_dir == _scst.MOFED_DIR else None,
         "module_symvers_kernel_source": tree["kernel_source"] if header_dir == _scst.MOFED_DIR else None,
         "default_link": tree["link"],
+        "default_resolved": tree["resolved"],
         "trees": arch_trees,
         "ofed_info_first_line": usr_first_line,
         "dkms_build_dir": build.get("dkms_build_dir"),

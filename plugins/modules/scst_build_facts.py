@@ -127,6 +127,7 @@ ansible_facts:
               module_symvers_kernel: "6.1.0-50-amd64"
               module_symvers_kernel_source: default symlink
               default_link: x86_64/6.1.0-50-amd64
+              default_resolved: /usr/src/ofa_kernel/x86_64/6.1.0-50-amd64
               trees: ["6.1.0-50-amd64"]
               ofed_info_first_line: "OFED-internal-5.0-2.1.8:"
               dkms_build_dir: /var/lib/dkms/mlnx-ofed-kernel/5.0/build

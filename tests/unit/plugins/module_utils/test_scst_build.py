@@ -287,6 +287,29 @@ def test_mofed_default_link_to_another_kernel(tmp_path):
     assert again["ofed"]["trees"] == [OLD, K]
 
 
+def test_mofed_default_through_the_alternatives_link(tmp_path):
+    """CONSTRUCTED, as mlnx-ofed-kernel-dkms sets it up: default -> /etc/alternatives/ofa_kernel_headers -> tree."""
+    debian_tree(tmp_path)
+    link(tmp_path, MOFED, "/etc/alternatives/ofa_kernel_headers")
+    link(tmp_path, "/etc/alternatives/ofa_kernel_headers", "/usr/src/ofa_kernel/x86_64/%s" % OLD)
+    mofed_tree(tmp_path, OLD)
+    result = assess(tmp_path, expected="MOFED", ofed_line=mlnx_line(), packages=dkms_packages())
+    assert result["ofed"]["default_link"] == "/etc/alternatives/ofa_kernel_headers"
+    assert result["ofed"]["default_resolved"] == "/usr/src/ofa_kernel/x86_64/%s" % OLD
+    assert result["ofed"]["module_symvers_kernel"] == OLD
+    assert codes(result) == ["MODULE_SYMVERS_WRONG_KERNEL"]
+    assert "/etc/alternatives/ofa_kernel_headers" in result["reasons"][0]["msg"]
+    mofed_tree(tmp_path, K)
+    both = assess(tmp_path, expected="MOFED", ofed_line=mlnx_line(), packages=dkms_packages())
+    assert ("update-alternatives --set ofa_kernel_headers /usr/src/ofa_kernel/x86_64/%s" % K
+            in both["reasons"][0]["msg"])
+    # repointed at the target's tree: ready
+    os.unlink(os.path.join(str(tmp_path), "etc/alternatives/ofa_kernel_headers"))
+    link(tmp_path, "/etc/alternatives/ofa_kernel_headers", "/usr/src/ofa_kernel/x86_64/%s" % K)
+    again = assess(tmp_path, expected="MOFED", ofed_line=mlnx_line(), packages=dkms_packages())
+    assert again["ready"] is True and again["ofed"]["module_symvers_kernel"] == K
+
+
 def test_mofed_plain_directory_dated_by_config_mk(tmp_path):
     debian_tree(tmp_path)
     # CONSTRUCTED, in the format mlnx-ofa_kernel's configure writes (KVERSION=... first line of config.mk)
