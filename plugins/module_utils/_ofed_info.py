@@ -15,8 +15,19 @@ MLNX_OFED 5.0 (DEB)    ``OFED-internal-5.0-2.1.8:``     ``-n`` prints ``5.0-2.1.
 
 After ``mlnxofedinstall`` rewrites the script (domain doc, not captured): ``MLNX_OFED_LINUX-5.0-2.1.8.0:``
 for ``-s`` and ``MLNX_OFED_LINUX-5.0-2.1.8.0 (OFED-5.0-2.1.8):`` as the first line of the listing.
-DOCA hosts with the repository-installed ofed-scripts print ``OFED-internal-24.10-1.1.4:`` (constructed
-from the same rule; no DOCA capture exists).
+
+DOCA-era hosts (OFED versions ``YY.MM-...``; no capture of our own, strings quoted from public logs and
+docs): the repository-installed ofed-scripts print ``OFED-internal-25.10-1.7.1:`` (DOCA 3.2.1 after
+``apt-get install doca-ofed``), ``OFED-internal-24.10-1.1.4.0.200:`` (DGX OS after ``apt-get install
+doca-ofed``), ``OFED-internal-24.10-2.1.8:``, ``OFED-internal-24.07-0.6.1:``; the standalone MLNX_OFED
+24.10 bundle prints ``MLNX_OFED_LINUX-24.10-2.1.8.0``. Both kinds are MLNX OFED (``MOFED`` for iscsi-scst).
+
+``/etc/mlnx-release`` is written by NVIDIA's BlueField images (bf-release package; the BFB file is named
+after it). Real contents: ``bf-bundle-2.7.0-33_24.04_ubuntu-22.04_prod`` (NVIDIA/doca-platform source
+comment) and ``DOCA_1.3.0_BSP_3.9.0_Ubuntu_20.04-6.signed`` (older BlueField images, public notes).
+DOCA packages: the metapackages ``doca-ofed``, ``doca-ofed-userspace`` (and the ``doca-all``,
+``doca-networking``, ``doca-roce`` profiles) at versions ``<doca>-<build>`` such as ``3.2.3-019000``;
+``doca-host`` is the repository set-up package (``doca-host_2.9.1-018000-24.10-ubuntu2204_amd64.deb``).
 """
 from __future__ import annotations
 
@@ -109,11 +120,67 @@ def parse_infiniband_info(text: str) -> Optional[str]:
 
 
 def parse_mlnx_release(text: str) -> Optional[str]:
-    """First non-empty line of ``/etc/mlnx-release`` (format not captured: treated as free text)."""
+    """First non-empty line of ``/etc/mlnx-release`` (free text; ``classify_mlnx_release`` reads it)."""
     for line in (text or "").splitlines():
         if line.strip():
             return line.strip()
     return None
+
+
+_BF_BUNDLE_RE = re.compile(r"^bf-bundle-(?P<doca>\d+(?:\.\d+)+)-(?P<build>[0-9A-Za-z.]+)_(?P<bsp>\d+\.\d+)"
+                           r"_(?P<os>[A-Za-z]+-[0-9.]+)(?:_(?P<variant>[0-9A-Za-z_.-]+))?$")
+_DOCA_BSP_RE = re.compile(r"^DOCA_(?P<doca>\d+(?:\.\d+)+)_BSP_(?P<bsp>\d+(?:\.\d+)+)_(?P<os>[A-Za-z]+_[0-9.]+)"
+                          r"-(?P<build>\d+)(?:\.(?P<variant>[0-9A-Za-z_.-]+))?$")
+
+
+def classify_mlnx_release(line: Optional[str]) -> Optional[Dict[str, Any]]:
+    """Fields of a BlueField ``/etc/mlnx-release`` line, ``{kind: None, ...}`` for other text, None for none.
+
+    ``bf-bundle-<doca>-<build>_<bsp>_<os>_<variant>`` (``kind: bf_bundle``) and
+    ``DOCA_<doca>_BSP_<bsp>_<os>-<build>.<variant>`` (``kind: doca_bsp``).
+    """
+    if not line:
+        return None
+    result = {"kind": None, "doca_version": None, "build": None, "bsp_version": None, "os": None,
+              "variant": None}  # type: Dict[str, Any]
+    for kind, regex in (("bf_bundle", _BF_BUNDLE_RE), ("doca_bsp", _DOCA_BSP_RE)):
+        match = regex.match(line.strip())
+        if match:
+            result.update(kind=kind, doca_version=match.group("doca"), build=match.group("build"),
+                          bsp_version=match.group("bsp"), os=match.group("os"), variant=match.group("variant"))
+            break
+    return result
+
+
+# DOCA metapackages, most specific first: the first installed one gives the DOCA version.
+DOCA_PACKAGES = ("doca-ofed", "doca-ofed-userspace", "doca-all", "doca-networking", "doca-roce", "doca-host")
+_DOCA_VERSION_RE = re.compile(r"^(?:\d+:)?(?P<version>\d+\.\d+(?:\.\d+)*)(?:-|$)")
+
+
+def doca_facts(packages: List[Dict[str, Any]], mlnx_release: Optional[str]) -> Dict[str, Any]:
+    """Is this a DOCA-era install (DOCA-Host packages, or a BlueField image's ``/etc/mlnx-release``)?
+
+    ``version`` is the DOCA release (``2.9.1`` from ``doca-ofed 2.9.1-018000``), not the OFED version:
+    the OFED stack keeps its own ``version``/``flavor`` (``mlnx_ofed``) in the facts.
+    """
+    installed = sorted(p["name"] for p in packages if p.get("installed") and p["name"].startswith("doca-"))
+    facts = {"detected": False, "version": None, "version_source": None, "packages": installed,
+             "mlnx_release": classify_mlnx_release(mlnx_release)}  # type: Dict[str, Any]
+    for name in DOCA_PACKAGES:
+        for pkg in packages:
+            if pkg["name"] == name and pkg.get("installed"):
+                match = _DOCA_VERSION_RE.match(pkg.get("upstream_version") or pkg.get("version") or "")
+                facts.update(detected=True, version=match.group("version") if match else None,
+                             version_source="%s package %s" % (pkg["manager"], name))
+                return facts
+    if installed:
+        facts["detected"] = True
+    release = facts["mlnx_release"]
+    if release and release["kind"]:
+        facts["detected"] = True
+        if not facts["version"]:
+            facts.update(version=release["doca_version"], version_source="/etc/mlnx-release")
+    return facts
 
 
 def looks_binary(text: str) -> bool:
@@ -129,12 +196,20 @@ def looks_binary(text: str) -> bool:
 
 _MLNX_PACKAGES = ("mlnx-ofed-kernel-dkms", "mlnx-ofed-kernel-modules", "mlnx-ofed-kernel-utils",
                   "mlnx-ofa_kernel", "mlnx-ofa_kernel-devel", "mlnx-ofa_kernel-modules",
-                  "kmod-mlnx-ofa_kernel", "doca-ofed")
+                  "kmod-mlnx-ofa_kernel", "doca-ofed", "doca-ofed-userspace")
 _CLASSIC_PACKAGES = ("compat-rdma", "compat-rdma-devel", "kernel-ib", "kernel-ib-devel")
 
 
 def decide_stack(info: Dict[str, Any], packages: List[Dict[str, Any]],
                  mlnx_release: Optional[str]) -> Dict[str, Any]:
+    """``_decide`` plus ``doca`` (``doca_facts``): DOCA-OFED is MLNX OFED delivered by DOCA-Host."""
+    stack = _decide(info, packages, mlnx_release)
+    stack["doca"] = doca_facts(packages, mlnx_release)
+    return stack
+
+
+def _decide(info: Dict[str, Any], packages: List[Dict[str, Any]],
+            mlnx_release: Optional[str]) -> Dict[str, Any]:
     """Installed / flavor / version / version_source from ofed_info, then packages, then /etc/mlnx-release.
 
     ``info`` is the ``classify_first_line`` result (plus ``source``, the command it came from). Packages

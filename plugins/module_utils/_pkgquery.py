@@ -14,8 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 DPKG_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"
 RPM_FORMAT = "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n"
 
-# Names iscsi-scst's Makefile and the installers use (domain doc sections 0, 4; DOCA names: doca-ofed is
-# the DOCA-OFED meta package; the mlnx-ofed-kernel-* packages are shared with MLNX_OFED).
+# Names iscsi-scst's Makefile and the installers use (domain doc sections 0, 4; DOCA names: doca-ofed and
+# doca-ofed-userspace are the DOCA-OFED meta packages, doca-all/-networking/-roce the DOCA-Host profiles,
+# doca-host the repository set-up package; the mlnx-ofed-kernel-* packages are shared with MLNX_OFED).
+# rpm -q takes no patterns, so the DOCA names are listed one by one there.
 DEB_NAMES = (
     "ofed-scripts",
     "mlnx-ofed-kernel-dkms",
@@ -38,6 +40,11 @@ RPM_NAMES = (
     "compat-rdma",
     "compat-rdma-devel",
     "doca-ofed",
+    "doca-ofed-userspace",
+    "doca-all",
+    "doca-networking",
+    "doca-roce",
+    "doca-host",
 )
 
 _NO_MATCH_RE = re.compile(r"^dpkg-query: no packages found matching (?P<name>\S+)\s*$")

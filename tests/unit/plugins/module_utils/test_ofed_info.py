@@ -119,7 +119,8 @@ def test_looks_binary_and_clean_text():
 def test_decide_stack_prefers_ofed_info_then_packages_then_mlnx_release():
     info = dict(oi.classify_first_line("OFED-internal-5.0-2.1.8:"), source="ofed_info -s")
     assert oi.decide_stack(info, [], None) == {
-        "installed": True, "flavor": "mlnx_ofed", "version": "5.0-2.1.8", "version_source": "ofed_info -s"}
+        "installed": True, "flavor": "mlnx_ofed", "version": "5.0-2.1.8", "version_source": "ofed_info -s",
+        "doca": {"detected": False, "version": None, "version_source": None, "packages": [], "mlnx_release": None}}
     # compat-rdma-3.5-OFED.3.5 is the classic OFED 3.5 package name-version (SRPM in the OFED-3.5 tarball)
     pkgs = [{"name": "compat-rdma", "version": "3.5-OFED.3.5", "installed": True, "manager": "rpm"}]
     assert oi.decide_stack({"kind": None}, pkgs, None)["flavor"] == "ofed"
@@ -129,7 +130,9 @@ def test_decide_stack_prefers_ofed_info_then_packages_then_mlnx_release():
     assert oi.decide_stack({"kind": None}, kib, None)["flavor"] == "mlnx_ofed"
     mlnx = [{"name": "mlnx-ofed-kernel-dkms", "version": "5.8-OFED.5.8.4.1.5.1", "installed": True,
              "manager": "dpkg"}] + pkgs
-    assert oi.decide_stack({"kind": None}, mlnx, None) == {
+    stack = oi.decide_stack({"kind": None}, mlnx, None)
+    assert stack.pop("doca")["detected"] is False
+    assert stack == {
         "installed": True, "flavor": "mlnx_ofed", "version": "5.8-OFED.5.8.4.1.5.1",
         "version_source": "dpkg package mlnx-ofed-kernel-dkms"}
     removed = [{"name": "mlnx-ofed-kernel-dkms", "version": "5.8-OFED.5.8.4.1.5.1", "installed": False,
