@@ -11,6 +11,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV218 := $(CURDIR)/.venv-2.18
+VENVAWX := $(CURDIR)/.venv-awx
 COLLECTION_LINK := $(CURDIR)/.collections/ansible_collections/iser/ofed
 
 # Every target sees the collection as iser.ofed (through the symlink below) and the venv's tools first;
@@ -26,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 S ?= default
 
 .PHONY: test-vm help demo test test-unit test-unit-2.19 test-unit-2.18 test-molecule test-scenario lint sanity \
-	argspecs images host-setup venv venv-2.18 collection clean clean-images vm
+	argspecs images host-setup venv venv-2.18 venv-awx test-awx collection clean clean-images vm
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -51,6 +52,18 @@ $(VENV218)/.installed: requirements/unit-2.18.txt
 	$(PYTHON) -m venv $(VENV218) || { echo "python3 -m venv failed: run 'make host-setup' (python3-venv)" >&2; exit 1; }
 	$(VENV218)/bin/python -m pip install -q -r requirements/unit-2.18.txt
 	touch $@
+
+venv-awx: $(VENVAWX)/.installed  ## .venv-awx: pinned ansible-builder + ansible-core 2.19 + pytest (AWX/EE tests)
+
+$(VENVAWX)/.installed: requirements/awx.txt
+	@echo "== creating $(VENVAWX) (requirements/awx.txt)"
+	rm -rf $(VENVAWX)
+	$(PYTHON) -m venv $(VENVAWX) || { echo "python3 -m venv failed: run 'make host-setup' (python3-venv)" >&2; exit 1; }
+	$(VENVAWX)/bin/python -m pip install -q -r requirements/awx.txt
+	touch $@
+
+test-awx: venv-awx collection  ## AWX project: ansible-builder create accepts awx/execution-environment.yml (tests/awx)
+	$(VENVAWX)/bin/python -m pytest tests/awx -q -p no:cacheprovider
 
 collection:  ## link .collections/ansible_collections/iser/ofed -> this checkout
 	@mkdir -p $(dir $(COLLECTION_LINK))
