@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # iser.ofed developer and CI entry points. Run as root on Debian 12 (podman, debootstrap).
 #   make demo    build the test bed and show the preflight report on real containers
-#   make test    everything CI runs (lint, sanity, unit 2.18 + 2.19, argspecs, Molecule), timed
+#   make test    everything CI runs (lint, sanity, unit 2.18 + 2.19, argspecs, AWX/EE, Molecule), timed
 # See `make help` for the rest.
 
 SHELL := /bin/bash
@@ -82,7 +82,7 @@ demo: host-setup venv images collection  ## preflight report on the test bed con
 test:  ## everything CI runs (host setup, venvs and images first), with step timings
 	bash scripts/run-with-timing.sh \
 		"+host setup=$(MAKE) --no-print-directory host-setup" \
-		"+venvs=$(MAKE) --no-print-directory venv venv-2.18 collection" \
+		"+venvs=$(MAKE) --no-print-directory venv venv-2.18 venv-awx collection" \
 		"+images=$(MAKE) --no-print-directory images" \
 		"+test bed VM disk=$(MAKE) --no-print-directory vm" \
 		"lint=$(MAKE) --no-print-directory lint" \
@@ -90,6 +90,7 @@ test:  ## everything CI runs (host setup, venvs and images first), with step tim
 		"unit (ansible-core 2.19)=$(MAKE) --no-print-directory test-unit-2.19" \
 		"unit (ansible-core 2.18)=$(MAKE) --no-print-directory test-unit-2.18" \
 		"argument specs vs defaults=$(MAKE) --no-print-directory argspecs" \
+		"AWX project and execution environment=$(MAKE) --no-print-directory test-awx" \
 		"molecule=$(MAKE) --no-print-directory test-molecule"
 
 test-unit: test-unit-2.19 test-unit-2.18  ## pytest unit tests on ansible-core 2.19 and 2.18
@@ -138,7 +139,7 @@ vm: images  ## the real-kernel test-bed VM disk (scripts/build-vm.sh, cached by 
 clean:  ## remove the demo/test containers, venvs, the collections link, caches, reports and test output
 	-@if [ -x $(VENV)/bin/molecule ]; then for f in molecule/*/molecule.yml; do \
 		$(VENV)/bin/molecule destroy -s "$$(basename "$$(dirname "$$f")")" || true; done; fi
-	rm -rf $(VENV) $(VENV218) .collections .cache tests/output .pytest_cache reports iser-ofed-reports
+	rm -rf $(VENV) $(VENV218) $(VENVAWX) .collections .cache tests/output .pytest_cache reports iser-ofed-reports
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean-images:  ## remove the test bed images (next `make images` rebuilds them)
