@@ -13,7 +13,17 @@ stanzas and file lists were captured with ``dpkg-deb -f`` / ``dpkg-deb -c`` (cop
   reduced to what the Debian 12 test images have (see ``DKMS_DEPENDS``);
 * ``/usr/bin/ofed_info`` behaves like the vendor's script (same output, same exit codes; compared
   with the captured runs under ``fixtures/captured/ofed_info/`` by the contract tests);
-* every other file is a small stand-in: only paths the preflight looks at are shipped.
+* every other file is a small stand-in: only paths the preflight looks at are shipped;
+* ``/usr/src/ofa_kernel/`` ships empty, as the vendor's; the postinst emulates the DKMS build and
+  ``ofed_scripts/dkms_ofed_post_build.sh``: for every ``/lib/modules/<k>`` with a ``build`` dir it
+  writes placeholder modules under ``updates/dkms/`` and the header tree
+  ``/usr/src/ofa_kernel/<arch>/<k>/`` (``include/linux/compat-2.6.h``, ``include/rdma/ib_verbs.h``,
+  ``include/uapi/rdma/``, ``Module.symvers`` in the kernel 6.1 format, ``compat_base``), and
+  registers it as the ``ofa_kernel_headers`` alternative ``/usr/src/ofa_kernel/default`` (priority
+  17); the prerm/postrm remove them. The headers define proof macros (``COMPAT_BASE``,
+  ``OFA_KERNEL_RDMA_HEADERS``) that the fixture SCST tree (build_scst_source.py) records in
+  isert-scst.ko. ``build_dkms(..., headers="payload")`` (the Python default, used by
+  build_mlnx_bundle.py) keeps the older layout: ``default/`` shipped in the payload.
 
 Shares no code with ``plugins/``: this is test data, built independently of the code it tests.
 
@@ -45,6 +55,8 @@ OFED_INFO_N = OFED_INFO_DIR / "mlnx-5.0-deb_n.txt"
 # BUILT_MODULE_NAME / PACKAGE_* lines of the vendor package's dkms.conf (captured with grep).
 DKMS_MODULE_TABLE = (FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "deb-data"
                      / "mlnx-ofed-kernel-dkms" / "mlnx-ofed-kernel-5.0" / "dkms_conf_module_table.txt")
+# /usr/src/mlnx-ofed-kernel-5.0/compat_base of the vendor package (bytes unchanged, no trailing newline).
+COMPAT_BASE_FILE = DKMS_MODULE_TABLE.parent / "compat_base"
 
 # The real Depends is "dkms, make, coreutils, pciutils, grep, procps, module-init-tools | kmod, lsof,
 # mlnx-ofed-kernel-utils". dkms, make, lsof and mlnx-ofed-kernel-utils are not in the test images (and
@@ -111,7 +123,8 @@ def dkms_module_names() -> list[str]:
 # placeholders and exits 0). ${DPKG_ROOT} is honoured (`dpkg --root --force-script-chrootless`).
 DKMS_POSTINST = """\
 #!/bin/sh
-# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel 5.0): writes placeholder modules, builds nothing.
+# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel 5.0): writes placeholder modules and the
+# header tree of ofed_scripts/dkms_ofed_post_build.sh, builds nothing.
 set -e
 MODULES="{modules}"
 if [ "$1" = configure ]; then
@@ -126,6 +139,7 @@ if [ "$1" = configure ]; then
         if command -v depmod >/dev/null 2>&1; then
             depmod -b "${{DPKG_ROOT:-/}}" -a "$kver" || true
         fi
+{headers}
     done
 fi
 exit 0
@@ -150,6 +164,101 @@ if [ "$1" = remove ] || [ "$1" = purge ]; then
 fi
 exit 0
 """
+
+
+# Emulated header removal of the vendor prerm (remove/upgrade/deconfigure): drop the alternatives of
+# priority 17 that dkms_ofed_post_build.sh registered and their header trees. (The vendor prerm means
+# to do this but loops over a misspelt variable; the fixture does what it intends.)
+DKMS_PRERM = """\
+#!/bin/sh
+# TEST FIXTURE (emulated prerm of mlnx-ofed-kernel-dkms 5.0): removes the DKMS-built header trees.
+set -e
+case "$1" in
+    remove|upgrade|deconfigure)
+        arch=$(uname -m)
+        for dir in "$DPKG_ROOT"/usr/src/ofa_kernel/"$arch"/*; do
+            [ -f "$dir/include/linux/compat-2.6.h" ] || continue
+            update-alternatives --root "${DPKG_ROOT:-/}" --quiet --remove ofa_kernel_headers \\
+                "/usr/src/ofa_kernel/$arch/${dir##*/}" || true
+            rm -rf "$dir"
+        done
+        rmdir "$DPKG_ROOT/usr/src/ofa_kernel/$arch" 2>/dev/null || true
+        if [ -L "$DPKG_ROOT/usr/src/ofa_kernel/default" ] && [ ! -e "$DPKG_ROOT/usr/src/ofa_kernel/default" ]; then
+            rm -f "$DPKG_ROOT/usr/src/ofa_kernel/default"
+        fi
+        ;;
+esac
+exit 0
+"""
+
+# Constructed headers written by the emulated DKMS build (the vendor build copies its backported
+# include/ tree there). They carry proof macros: the fixture SCST tree records OFA_KERNEL_RDMA_HEADERS
+# and COMPAT_BASE in isert-scst.ko (modinfo), so a build shows which headers it really included.
+# ${hdr} (the tree's path) and ${kver} are expanded by the maintainer script.
+OFA_COMPAT_H = """\
+/* Constructed test fixture, not the MLNX_OFED file: stands in for include/linux/compat-2.6.h of
+ * mlnx-ofed-kernel 5.0 as its DKMS build installs it (built for kernel ${kver}). */
+#ifndef LINUX_26_COMPAT_H
+#define LINUX_26_COMPAT_H
+#define COMPAT_BASE "@COMPAT_BASE@"
+#define OFA_KERNEL_KVER "${kver}"
+#endif /* LINUX_26_COMPAT_H */
+"""
+OFA_IB_VERBS_H = """\
+/* Constructed test fixture, not the MLNX_OFED file: stands in for the backported
+ * include/rdma/ib_verbs.h of mlnx-ofed-kernel 5.0 (built for kernel ${kver}). */
+#ifndef IB_VERBS_H
+#define IB_VERBS_H
+#define OFA_KERNEL_RDMA_HEADERS "${hdr}/include"
+struct ib_device;
+struct ib_client {
+    const char *name;
+    int (*add)(struct ib_device *device);
+    void (*remove)(struct ib_device *device, void *client_data);
+};
+int ib_register_client(struct ib_client *client);
+void ib_unregister_client(struct ib_client *client);
+#endif /* IB_VERBS_H */
+"""
+# Constructed Module.symvers rows in the kernel 6.1 format (crc, symbol, module, export type,
+# namespace); CRCs invented (they differ from the Debian kernel's, so a build shows which file it used).
+OFA_SYMVERS_MODULE_DIR = "/var/lib/dkms/mlnx-ofed-kernel/5.0/build"
+OFA_SYMVERS = [
+    ("0x5b3e3d2a", "ib_register_client", "drivers/infiniband/core/ib_core", "EXPORT_SYMBOL"),
+    ("0x6f8e2c11", "ib_unregister_client", "drivers/infiniband/core/ib_core", "EXPORT_SYMBOL"),
+    ("0x2c9d1e77", "ib_alloc_pd_user", "drivers/infiniband/core/ib_core", "EXPORT_SYMBOL"),
+    ("0x1a2b3c4d", "rdma_create_id", "drivers/infiniband/core/rdma_cm", "EXPORT_SYMBOL"),
+    ("0x7e1f0b95", "rdma_listen", "drivers/infiniband/core/rdma_cm", "EXPORT_SYMBOL"),
+    ("0x0c5d7a31", "mlx_compat_ver", "compat/mlx_compat", "EXPORT_SYMBOL"),
+]
+
+
+def dkms_headers_script() -> str:
+    """Shell lines (inside the postinst's per-kernel loop, $kver set) emulating
+    ofed_scripts/dkms_ofed_post_build.sh: copy the build's headers and Module.symvers to
+    /usr/src/ofa_kernel/<arch>/<kver> and point /usr/src/ofa_kernel/default at it through the
+    ofa_kernel_headers alternative (priority 17), as the vendor script does."""
+    compat_base = COMPAT_BASE_FILE.read_text(encoding="ascii")
+    if not compat_base or "'" in compat_base or "\n" in compat_base:
+        raise SystemExit(f"unexpected content of {COMPAT_BASE_FILE}")
+    symvers = "".join(
+        f"        printf '%s\\t%s\\t%s\\t%s\\t\\n' {crc} {sym} {OFA_SYMVERS_MODULE_DIR}/{mod} {kind}\n"
+        for crc, sym, mod, kind in OFA_SYMVERS)
+    return (
+        "        # dkms_ofed_post_build.sh (emulated): this kernel's headers for other modules to build on.\n"
+        "        hdr=/usr/src/ofa_kernel/$(uname -m)/$kver\n"
+        '        rm -rf "$DPKG_ROOT$hdr"\n'
+        '        mkdir -p "$DPKG_ROOT$hdr/include/linux" "$DPKG_ROOT$hdr/include/rdma" "$DPKG_ROOT$hdr/include/uapi/rdma"\n'
+        f"        printf '%s' '{compat_base}' > \"$DPKG_ROOT$hdr/compat_base\"\n"
+        '        cat > "$DPKG_ROOT$hdr/include/linux/compat-2.6.h" <<EOF\n'
+        + OFA_COMPAT_H.replace("@COMPAT_BASE@", compat_base) + "EOF\n"
+        '        cat > "$DPKG_ROOT$hdr/include/rdma/ib_verbs.h" <<EOF\n'
+        + OFA_IB_VERBS_H + "EOF\n"
+        "        {\n" + symvers + '        } > "$DPKG_ROOT$hdr/Module.symvers"\n'
+        '        mkdir -p "$DPKG_ROOT/etc/alternatives" "$DPKG_ROOT/var/lib/dpkg/alternatives"\n'
+        '        update-alternatives --root "${DPKG_ROOT:-/}" --quiet --install /usr/src/ofa_kernel/default \\\n'
+        '            ofa_kernel_headers "$hdr" 17'
+    )
 
 
 def parse_fields(path: Path) -> list[tuple[str, str]]:
@@ -266,22 +375,38 @@ def build_ofed_scripts(work: Path, out: Path, extra_files: dict[str, tuple[str, 
     return finish_and_build(root, parse_fields(OFED_SCRIPTS_FIELDS), OFED_SCRIPTS_MTIME, out)
 
 
-def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS) -> Path:
-    """``depends``: the Depends field (default ``DKMS_DEPENDS``, what the bare test images satisfy)."""
+def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS, headers: str = "payload") -> Path:
+    """``depends``: the Depends field (default ``DKMS_DEPENDS``, what the bare test images satisfy).
+
+    ``headers``: where ``/usr/src/ofa_kernel/default`` comes from.
+    ``"dkms"`` (as the vendor package): the payload ships ``/usr/src/ofa_kernel/`` empty and the
+    emulated DKMS build of the postinst writes ``/usr/src/ofa_kernel/<arch>/<kver>/`` (include/,
+    compat-2.6.h, rdma/ib_verbs.h, uapi/, Module.symvers, compat_base) for every kernel with a
+    build dir, and the ofa_kernel_headers alternative ``default`` -> it; the prerm removes them.
+    ``"payload"`` (older fixture, still the default for the bundle builder): the package ships
+    ``default/include/linux/compat-2.6.h`` and ``default/Module.symvers`` itself.
+    """
+    if headers not in ("dkms", "payload"):
+        raise ValueError(f"headers must be 'dkms' or 'payload', not {headers!r}")
     root = work / "mlnx-ofed-kernel-dkms"
     src = "usr/src/mlnx-ofed-kernel-5.0"
     write(root, "usr/share/dkms/modules_to_force_install/mlnx-ofed-kernel.force", "mlnx-ofed-kernel\n")
     write(root, "usr/share/doc/mlnx-ofed-kernel-dkms/copyright", COPYRIGHT.format(name="mlnx-ofed-kernel-dkms"))
     write(root, f"{src}/include/linux/compat-2.6.h", COMPAT_H)
     (root / "usr/src/ofa_kernel-5.0").symlink_to("mlnx-ofed-kernel-5.0")
-    # The vendor package ships /usr/src/ofa_kernel/ empty; its postinst (DKMS build) fills
-    # /usr/src/ofa_kernel/default with the headers and Module.symvers built for the kernel. DKMS
-    # cannot build in these containers, so the fixture ships that result directly.
-    write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
-    write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
-    fields = [(n, depends if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
     modules = " ".join(dkms_module_names())
-    scripts = {"postinst": DKMS_POSTINST.format(modules=modules), "postrm": DKMS_POSTRM.format(modules=modules)}
+    scripts = {"postrm": DKMS_POSTRM.format(modules=modules)}
+    if headers == "dkms":
+        (root / "usr/src/ofa_kernel").mkdir(parents=True)
+        scripts["postinst"] = DKMS_POSTINST.format(modules=modules, headers=dkms_headers_script())
+        scripts["prerm"] = DKMS_PRERM
+    else:
+        # The vendor package ships /usr/src/ofa_kernel/ empty; its DKMS build fills it. This mode
+        # ships the result (default/) directly.
+        write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
+        write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
+        scripts["postinst"] = DKMS_POSTINST.format(modules=modules, headers="        :")
+    fields = [(n, depends if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
     return finish_and_build(root, fields, DKMS_MTIME, out, scripts=scripts)
 
 
@@ -295,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="iser-ofed-debs-") as tmp:
         work = Path(tmp)
-        for deb in (build_ofed_scripts(work, args.out), build_dkms(work, args.out)):
+        for deb in (build_ofed_scripts(work, args.out), build_dkms(work, args.out, headers="dkms")):
             print(deb)
     return 0
 

@@ -38,7 +38,11 @@ The modules are REAL: kbuild builds them against the target kernel's build tree.
   ``Module.symvers`` into ``$DESTDIR$PREFIX/include/scst``, ``PREFIX=/usr/local``);
   ``iscsi-scst.ko``/``isert-scst.ko`` with kbuild ``modules_install`` into
   ``$INSTALL_MOD_PATH/lib/modules/<kernel release of KDIR>/extra`` (``INSTALL_MOD_PATH`` defaults to
-  ``DESTDIR``); ``iscsi-scstd`` into ``$DESTDIR/usr/local/sbin``. depmod runs on ``$DESTDIR``.
+  ``DESTDIR``); ``iscsi-scstd`` into ``$DESTDIR/usr/local/sbin``. ``scst_install`` runs depmod
+  (on ``$DESTDIR`` when set); ``iscsi_install`` passes ``DEPMOD=true`` to kbuild when ``DESTDIR`` or
+  ``INSTALL_MOD_PATH`` is set, as the real one: run ``depmod -a <kver>`` after installing.
+* A removed but not purged ``mlnx-ofed-kernel-dkms`` (dpkg state ``rc``) still passes ``dpkg -s``:
+  the Makefile takes the MOFED path and the compiler then misses ``compat-2.6.h`` (as the real one).
 
 Build output (for tools and logs), one line per ``make iscsi`` / ``make -C iscsi-scst mods``::
 
@@ -113,7 +117,7 @@ def build(out: Path, version: str = DEFAULT_VERSION) -> Path:
         raise ValueError(f"version {version!r} is not a dotted release number like 3.8.0")
     top = f"scst-{version}"
     files = tree_files(version)
-    dirs = sorted({top} | {f"{top}/{parent.as_posix()}" for rel, _ in files
+    dirs = sorted({top} | {f"{top}/{parent.as_posix()}" for rel, _data in files
                            for parent in Path(rel).parents if parent.as_posix() != "."})
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{top}.tar.bz2"

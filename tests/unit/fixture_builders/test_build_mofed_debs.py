@@ -28,6 +28,7 @@ DPKG_DEB = FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86
 OFED_INFO = FIXTURES / "captured" / "ofed_info"
 DKMS_TABLE = (FIXTURES / "mlnx-ofed" / "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64" / "deb-data"
               / "mlnx-ofed-kernel-dkms" / "mlnx-ofed-kernel-5.0" / "dkms_conf_module_table.txt")
+COMPAT_BASE = DKMS_TABLE.parent / "compat_base"
 
 SCRIPTS_DEB = "ofed-scripts_5.0-OFED.5.0.2.1.8_amd64.deb"
 DKMS_DEB = "mlnx-ofed-kernel-dkms_5.0-OFED.5.0.2.1.8.1.g5f67178_all.deb"
@@ -144,17 +145,17 @@ def test_ofed_scripts_files_are_vendor_paths(debs):
     assert built["./usr/bin/ofed_info"] == real["./usr/bin/ofed_info"] == "-rwxr-xr-x root/root"
 
 
-def test_dkms_ships_the_mofed_header_dir(debs):
+def test_dkms_ships_ofa_kernel_empty_as_the_vendor_package(debs):
+    """The header tree is not in the payload: the (emulated) DKMS build makes it at install time."""
     built = contents(run(["dpkg-deb", "-c", str(debs[DKMS_DEB])]).stdout)
     real = contents((DPKG_DEB / f"{REAL[DKMS_DEB]}_contents.txt").read_text(encoding="utf-8"))
-    for path in ("./usr/src/ofa_kernel/default/include/linux/compat-2.6.h",
-                 "./usr/src/ofa_kernel/default/Module.symvers",
+    for path in ("./usr/src/ofa_kernel/",
                  "./usr/src/mlnx-ofed-kernel-5.0/include/linux/compat-2.6.h",
                  "./usr/src/ofa_kernel-5.0 -> mlnx-ofed-kernel-5.0"):
         assert path in built, path
-    # Everything but the DKMS build's output (/usr/src/ofa_kernel/default) is a vendor path.
-    extra = {p for p in set(built) - set(real) if not p.startswith("./usr/src/ofa_kernel/default/")}
-    assert extra == set()
+    assert built["./usr/src/ofa_kernel/"] == real["./usr/src/ofa_kernel/"] == "drwxr-xr-x root/root"
+    assert not [p for p in built if p.startswith("./usr/src/ofa_kernel/") and p != "./usr/src/ofa_kernel/"]
+    assert set(built) <= set(real)  # every path is a vendor path
 
 
 @pytest.mark.parametrize(
@@ -191,9 +192,15 @@ def test_installed_packages_are_real_to_dpkg(tmp_path, debs):
     )
 
 
+def symvers_rows(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def test_dkms_postinst_emulates_the_dkms_build_and_postrm_removes_it(tmp_path, debs):
     """Placeholder modules named as the vendor dkms.conf's BUILT_MODULE_NAME land under
-    /lib/modules/<k>/updates/dkms/ for each kernel with a build dir (and only those); purge removes them."""
+    /lib/modules/<k>/updates/dkms/, and the header tree of dkms_ofed_post_build.sh under
+    /usr/src/ofa_kernel/<arch>/<k>/ with the ofa_kernel_headers alternative /usr/src/ofa_kernel/default
+    pointing at it, for each kernel with a build dir (and only those); purge removes them all."""
     modules = tmp_path / "lib" / "modules"
     (modules / "6.1.0-fixture-amd64" / "build").mkdir(parents=True)
     (modules / "6.1.0-fixture-amd64" / "kernel").mkdir()
@@ -209,11 +216,40 @@ def test_dkms_postinst_emulates_the_dkms_build_and_postrm_removes_it(tmp_path, d
     if shutil.which("depmod") or Path("/usr/sbin/depmod").exists() or Path("/sbin/depmod").exists():
         dep = (modules / "6.1.0-fixture-amd64" / "modules.dep").read_text(encoding="utf-8")
         assert "updates/dkms/ib_core.ko:" in dep
+
+    # The header tree, for the kernel with headers only.
+    arch = os.uname().machine
+    ofa = tmp_path / "usr" / "src" / "ofa_kernel"
+    tree = ofa / arch / "6.1.0-fixture-amd64"
+    assert sorted(p.name for p in (ofa / arch).iterdir()) == ["6.1.0-fixture-amd64"]
+    compat = (tree / "include" / "linux" / "compat-2.6.h").read_text(encoding="utf-8")
+    assert (tree / "compat_base").read_bytes() == COMPAT_BASE.read_bytes()  # the vendor's compat_base
+    assert f'#define COMPAT_BASE "{COMPAT_BASE.read_text(encoding="ascii")}"' in compat
+    assert '#define OFA_KERNEL_KVER "6.1.0-fixture-amd64"' in compat
+    verbs = (tree / "include" / "rdma" / "ib_verbs.h").read_text(encoding="utf-8")
+    assert f'#define OFA_KERNEL_RDMA_HEADERS "/usr/src/ofa_kernel/{arch}/6.1.0-fixture-amd64/include"' in verbs
+    assert "int ib_register_client(struct ib_client *client);" in verbs
+    assert (tree / "include" / "uapi" / "rdma").is_dir()
+    rows = symvers_rows(tree / "Module.symvers")
+    # kernel 6.1 format: crc, symbol, module, export type, namespace (empty)
+    assert all(len(r) == 5 and re.fullmatch(r"0x[0-9a-f]{8}", r[0]) and r[3] == "EXPORT_SYMBOL" and r[4] == ""
+               for r in rows)
+    assert {"ib_register_client", "ib_unregister_client"} <= {r[1] for r in rows}
+    assert {r[2] for r in rows if r[1].startswith("ib_")} == {"/var/lib/dkms/mlnx-ofed-kernel/5.0/build/drivers/infiniband/core/ib_core"}
+    # default -> /etc/alternatives/ofa_kernel_headers -> the tree (update-alternatives, priority 17)
+    assert os.readlink(ofa / "default") == "/etc/alternatives/ofa_kernel_headers"
+    assert os.readlink(tmp_path / "etc" / "alternatives" / "ofa_kernel_headers") == f"/usr/src/ofa_kernel/{arch}/6.1.0-fixture-amd64"
+    state = (tmp_path / "var" / "lib" / "dpkg" / "alternatives" / "ofa_kernel_headers").read_text(encoding="utf-8")
+    assert f"/usr/src/ofa_kernel/{arch}/6.1.0-fixture-amd64\n17\n" in state
+
     # Files made by a maintainer script are not the package's: dpkg -V still matches the payload.
     verify = run(["dpkg", f"--root={tmp_path}", "-V", "mlnx-ofed-kernel-dkms"])
     assert (verify.returncode, verify.stdout) == (0, "")
     purge = run(["dpkg", f"--root={tmp_path}", "--force-not-root", "--force-script-chrootless", "--purge",
                  "mlnx-ofed-kernel-dkms"])
     assert purge.returncode == 0, purge.stderr
+    assert "not empty" not in purge.stderr
     assert not (modules / "6.1.0-fixture-amd64" / "updates").exists()
     assert (modules / "6.1.0-fixture-amd64" / "build").is_dir()
+    assert not ofa.exists() and not ofa.is_symlink()  # tree, default and the shipped empty dir are gone
+    assert not (tmp_path / "etc" / "alternatives" / "ofa_kernel_headers").is_symlink()
