@@ -154,13 +154,15 @@ def _split_entry(entry: Any) -> Tuple[str, Optional[str]]:
     return text, None
 
 
-def _refuse_unknown(key: str, flavor: str, release: str, known: Sequence[str]) -> None:
+def _refuse_unknown(key: str, flavor: str, release: str, known: Sequence[str], variable: str) -> None:
+    """Refuse ``key``, naming the role variable that lists it and the fix."""
     close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     name = "MLNX_OFED" if flavor == "mlnx_ofed" else "OFED"
-    msg = "unknown ofed.conf key %r for %s %s" % (key, name, release)
+    msg = "%s: unknown ofed.conf key %r for %s %s" % (variable, key, name, release)
     msg += ("; close matches: %s" % ", ".join(close)) if close else "; no close match"
     msg += (" (the real installer would only print 'Unsupported package: %s' and skip it, so it is refused here; "
-            "known keys come from the bundle's own conf files and the release's module and special keys)" % key)
+            "known keys come from the bundle's own conf files and the release's module and special keys). "
+            "Correct the key or drop it from %s." % (key, variable))
     raise OfedConfError(msg)
 
 
@@ -210,7 +212,7 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
         if value is not None:
             raise OfedConfError("ofed_install_packages_remove takes key names only, not %r" % (str(entry),))
         if key not in known and not is_special_key(key, flavor, release):
-            _refuse_unknown(key, flavor, release, known)
+            _refuse_unknown(key, flavor, release, known, "ofed_install_packages_remove")
         if key in protected:
             raise OfedConfError("%s cannot be removed from ofed.conf: %s" % (key, protected[key]))
         conf[key] = "n"
@@ -218,7 +220,7 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
         key, value = _split_entry(entry)
         special = is_special_key(key, flavor, release)
         if key not in known and not special:
-            _refuse_unknown(key, flavor, release, known)
+            _refuse_unknown(key, flavor, release, known, "ofed_install_packages_add")
         if key == SRPT and (value or "y") == "y":
             raise OfedConfError("srpt cannot be selected: %s" % SRPT_WHY)
         if special and not value:
