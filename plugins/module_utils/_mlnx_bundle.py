@@ -84,6 +84,25 @@ def mlnx_distro_id(distribution: str, version: str) -> str:
     return "%s%s" % (name, major)
 
 
+
+def mlnx_distro_matches(bundle_distro: str, host_distro: str) -> bool:
+    """Whether a bundle's ``distro`` file accepts the host's MLNX_OFED distro id.
+
+    Exact match (case-insensitive), plus one Debian rule: the 5.0 DEB installer builds its id from
+    os-release ``ID`` + ``VERSION_ID``, which is the major release only on Debian (``debian12``), while
+    the host id carries the point release (``debian12.12`` from ``/etc/debian_version``); a bundle id
+    without a point release therefore accepts every point release of that major. A bundle that names a
+    point release (``debian12.1``, as later vendor bundles do) must match it exactly.
+    """
+    bundle_id = (bundle_distro or "").strip().lower()
+    host_id = (host_distro or "").strip().lower()
+    if not bundle_id or not host_id:
+        return False
+    if bundle_id == host_id:
+        return True
+    found = re.match(r"^debian(\d+)$", bundle_id)
+    return bool(found) and re.match(r"^debian%s(\.\d+)?$" % found.group(1), host_id) is not None
+
 # --- package indexes ---------------------------------------------------------------------------------
 
 def parse_packages_index(text: str) -> List[Dict[str, str]]:

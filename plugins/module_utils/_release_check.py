@@ -107,7 +107,7 @@ def _mlnx(bundle: Bundle, kernel: str, distro: Optional[str], arch: str,
     elif distro is None:
         distro_ok, distro_reason = False, "the target distro is unknown (pass distro or distribution facts)"
     else:
-        distro_ok = bundle_distro.lower() == distro.lower()
+        distro_ok = mb.mlnx_distro_matches(bundle_distro, distro)
         distro_reason = "" if distro_ok else "the bundle is intended for %s, the host runs %s" % (bundle_distro, distro)
     arch_ok = bool(meta["arch"]) and mb.normalize_arch(meta["arch"]) == mb.normalize_arch(arch)
     arch_reason = "" if arch_ok else "the bundle is built for %s, the host is %s" % (meta["arch"] or "an unknown architecture", arch)

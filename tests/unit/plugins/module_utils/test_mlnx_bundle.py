@@ -38,6 +38,26 @@ def test_mlnx_distro_id_empty():
         mb.mlnx_distro_id("", "20.04")
 
 
+# The 5.0 DEB installer's id is ID + VERSION_ID (debian12: the fixture bundle's distro file); the host id
+# from Ansible facts carries Debian's point release. Constructed pairs, rule in mlnx_distro_matches.
+@pytest.mark.parametrize("bundle, host, expected", [
+    ("debian12", "debian12.12", True),
+    ("debian12", "debian12.0", True),
+    ("debian12", "debian12", True),
+    ("Debian12", "debian12.4", True),
+    ("debian12", "debian11.9", False),
+    ("debian12", "debian120.1", False),
+    ("debian12.1", "debian12.12", False),
+    ("debian12.1", "debian12.1", True),
+    ("ubuntu20.04", "ubuntu20.04", True),
+    ("ubuntu20.04", "ubuntu22.04", False),
+    ("ubuntu20", "ubuntu20.04", False),
+    ("", "debian12.0", False),
+])
+def test_mlnx_distro_matches(bundle, host, expected):
+    assert mb.mlnx_distro_matches(bundle, host) is expected
+
+
 @pytest.mark.parametrize("arch, expected", [("amd64", "x86_64"), ("x86_64", "x86_64"), ("arm64", "aarch64"),
                                             ("aarch64", "aarch64"), ("i686", "x86"), ("ppc64el", "ppc64le")])
 def test_normalize_arch(arch, expected):
