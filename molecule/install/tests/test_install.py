@@ -1,8 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify of the install scenario: the installed stack read from the containers themselves (rpm -q/-V,
 dpkg-query, dpkg -V file digests, /usr/bin/ofed_info, DKMS module files, the installers' own log directories),
-never the role's output."""
+never the role's output; the rollback from the evidence snapshots side_effect left on each container
+(files/evidence.py: dpkg-query/rpm -q, sha256 of the module trees, the journal) and from the output of the
+second rollback run; the progress report from the run's own output (ANSIBLE_LOG_PATH)."""
 from __future__ import annotations
+
+import json
+import os
+import re
 
 import pytest
 import testinfra
@@ -44,14 +50,15 @@ def test_ofed_info_and_headers(name):
 
 
 @pytest.mark.parametrize("name", sorted(HOSTS))
-def test_conf_and_installer_ran_once(name):
+def test_conf_and_installer_ran_once_per_install(name):
     h = host(name)
     conf = h.file("/var/lib/iser-ofed/ofed.conf").content_string.splitlines()
     assert "ofed-scripts=y" in conf
     assert "srpt=n" in conf
-    # install.pl makes /tmp/OFED.<pid>.logs at every start: converge + idempotence + check made only one.
+    # install.pl makes /tmp/OFED.<pid>.logs at every start: once in converge (idempotence and check ran
+    # nothing), once more when side_effect installed again after the rollback.
     logs = h.check_output("find /tmp -maxdepth 1 -name 'OFED.*.logs' -type d | wc -l")
-    assert logs == "1", "install.pl ran %s times" % logs
+    assert logs == "2", "install.pl ran %s times" % logs
 
 
 MLNX = "iser-ofed-inst-mlnx"
@@ -85,9 +92,107 @@ def test_mlnx_ofed_info_headers_and_dkms_modules():
     assert "updates/dkms/ib_core.ko:" in h.file("/lib/modules/%s/modules.dep" % kver).content_string
 
 
-def test_mlnx_installer_ran_once():
+def test_mlnx_installer_ran_once_per_install():
     h = host(MLNX)
-    # mlnxofedinstall makes <tmpdir>/MLNX_OFED_LINUX.<pid>.logs at every run: converge + idempotence + check
-    # made only one.
+    # mlnxofedinstall makes <tmpdir>/MLNX_OFED_LINUX.<pid>.logs at every run: one in converge (idempotence
+    # and check ran nothing), one when side_effect installed again after the rollback.
     logs = h.check_output("find /tmp -maxdepth 1 -name 'MLNX_OFED_LINUX.*.logs' -type d | wc -l")
-    assert logs == "1", "mlnxofedinstall ran %s times" % logs
+    assert logs == "2", "mlnxofedinstall ran %s times" % logs
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS) + [MLNX])
+def test_installer_output_went_live_into_its_log(name):
+    """Each run's log under the state dir: the header, stdin /dev/null, the installer's own lines, its rc."""
+    h = host(name)
+    paths = h.check_output("ls -1 /var/lib/iser-ofed/logs/installer-*.log").split()
+    assert len(paths) == 2, paths  # converge, and the install after the rollback
+    for path in paths:
+        text = h.file(path).content_string
+        assert text.startswith("# iser.ofed.ofed_installer "), text[:200]
+        assert "\n# stdin: /dev/null; stdout and stderr follow\n" in text
+        # the installer's own lines: mlnxofedinstall's log dir (on stderr), install.pl's success line
+        assert re.search(r"^(Logs dir: /tmp/MLNX_OFED_LINUX\.\d+\.logs|Installation finished successfully\.)",
+                         text, re.M), text
+        assert text.endswith("\n# rc: 0\n"), text[-300:]
+
+
+def test_progress_of_the_running_installer_was_shown():
+    """The controller's output (ANSIBLE_LOG_PATH) holds at least one progress report of the MLNX_OFED run:
+    the role's 'Show the installer's progress' task with the last lines of the live log."""
+    with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log"), encoding="utf-8") as handle:
+        text = handle.read()
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )", text)
+    shown = [r for r in records if "ok: [%s] =>" % MLNX in r and "installer running for" in r]
+    assert shown, "no progress report for %s in the run's output" % MLNX
+    assert any(re.search(r"/var/lib/iser-ofed/logs/installer-\S+\.log ends with:", r) and
+               re.search(r"Logs dir: /tmp/MLNX_OFED_LINUX\.\d+\.logs", r) for r in shown), shown[0]
+
+
+# ------------------------------------------------------------------------------------------ rollback
+# side_effect: before_rollback -> (ofed15: stock_purge -> after_purge) -> rollback -> after_rollback ->
+# a second rollback run (rollback_again.txt) -> install again.
+ROLLED_BACK = {"iser-ofed-inst-ofed15": "all", "iser-ofed-inst-ofed35": "install", MLNX: "install"}
+EVIDENCE = "/root/iser-ofed-evidence"
+
+
+def snapshot(name, which):
+    return json.loads(host(name).file("%s/%s.json" % (EVIDENCE, which)).content_string)
+
+
+@pytest.mark.parametrize("name", sorted(ROLLED_BACK))
+def test_rollback_removed_the_packages_and_ofed_info(name):
+    before, after = snapshot(name, "before_rollback"), snapshot(name, "after_rollback")
+    queried = dict(before["dpkg"], **before["rpm"])
+    assert len(queried) == 3, queried
+    # dpkg-query: "ii" = installed; rpm -q: rc 0. Before the rollback all are installed; after it none.
+    for pkg, res in before["dpkg"].items():
+        assert (res["rc"], res["out"]) == (0, "ii"), (pkg, res)
+        gone = after["dpkg"][pkg]
+        assert gone["rc"] != 0 or not gone["out"].startswith("i"), (pkg, gone)
+    for pkg, res in before["rpm"].items():
+        assert res["rc"] == 0, (pkg, res)
+        gone = after["rpm"][pkg]
+        assert gone["rc"] == 1 and gone["out"] == "package %s is not installed" % pkg, (pkg, gone)
+    assert before["paths"]["/usr/bin/ofed_info"] and before["paths"]["/usr/sbin/ofed_uninstall.sh"]
+    assert not after["paths"]["/usr/bin/ofed_info"] and not after["paths"]["/usr/sbin/ofed_uninstall.sh"]
+    # OFED's kernel modules (classic: updates/kernel/..., MLNX DKMS: updates/dkms/) went with the packages
+    assert any(p.endswith(".ko") for p in before["updates"]), before["updates"]
+    assert [p for p in after["updates"] if p.endswith(".ko")] == []
+
+
+@pytest.mark.parametrize("name", sorted(ROLLED_BACK))
+def test_journal_says_rolled_back(name):
+    before, after = snapshot(name, "before_rollback"), snapshot(name, "after_rollback")
+    assert before["journal"]["stages"]["ofed_install"]["status"] == "done"
+    assert after["journal"]["stages"]["ofed_install"]["status"] == "rolled_back"
+    purge = [s for s in after["journal"]["stages"] if s.startswith("stock_purge@")]
+    if ROLLED_BACK[name] == "all":
+        assert [after["journal"]["stages"][s]["status"] for s in purge] == ["rolled_back"]
+    else:
+        assert purge == []
+
+
+def test_scope_all_restored_every_quarantined_module():
+    name = "iser-ofed-inst-ofed15"
+    before, purged = snapshot(name, "before_rollback"), snapshot(name, "after_purge")
+    after = snapshot(name, "after_rollback")
+    # the image kernel's stock IB and Mellanox modules (the stock_purge default dirs that exist in it)
+    assert any(p.startswith("kernel/drivers/infiniband/core/ib_core.ko") for p in before["files"]), before["files"]
+    assert any(p.startswith("kernel/drivers/net/ethernet/mellanox/") for p in before["files"]), before["files"]
+    # the purge moved every file of the stock dirs into the quarantine ...
+    assert purged["files"] == {}
+    assert len([p for p in purged["quarantine"] if p.startswith("files/")]) == len(before["files"])
+    assert purged["journal"]["stages"]["stock_purge@" + host(name).check_output("ls -1 /lib/modules")]["status"] == "done"
+    # ... and the rollback put back every one, byte-identical (sha256), and emptied the quarantine
+    assert after["files"] == before["files"]
+    assert [p for p in after["quarantine"] if p.startswith("files/")] == []
+
+
+@pytest.mark.parametrize("name", sorted(ROLLED_BACK))
+def test_second_rollback_changed_nothing(name):
+    out = host(name).file(EVIDENCE + "/rollback_again.txt").content_string
+    recap = re.search(r"^%s\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(name),
+                      out, re.M)
+    assert recap, out[-2000:]
+    ok, changed, unreachable, failed = (int(x) for x in recap.groups())
+    assert (changed, unreachable, failed) == (0, 0, 0) and ok > 0, recap.group(0)

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -235,9 +236,11 @@ def test_container_install_cycle(container):
                      r"packages available for this kernel\.", proc.stdout)
     assert installed(container) == {}
 
-    # install
-    proc = sh(container, f"{INSTALLER} -q --without-fw-update --tmpdir /var/tmp")
+    # install (with the fixture-only step delay: 3 packages x 1 s, each announced in general.log first)
+    started = time.monotonic()
+    proc = sh(container, f"MLNX_FIXTURE_STEP_DELAY=1 {INSTALLER} -q --without-fw-update --tmpdir /var/tmp")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert time.monotonic() - started >= 3.0
     lines = proc.stdout.splitlines()
     done = next(i for i, line in enumerate(lines) if "Installation passed successfully" in line)
     assert lines[done + 1:done + 3] == ["To load the new driver, run:", "/etc/init.d/openibd restart"]
@@ -246,6 +249,9 @@ def test_container_install_cycle(container):
     listing = sh(container, f"ls {logs}").stdout.split()
     assert {"general.log", "ofed-scripts.debinstall.log", "mlnx-ofed-kernel-utils.debinstall.log",
             "mlnx-ofed-kernel-dkms.debinstall.log"} <= set(listing)
+    general = sh(container, f"cat {logs}/general.log").stdout
+    assert [line.split()[1] for line in general.splitlines() if line.startswith("Installing ")] == [
+        "ofed-scripts", "mlnx-ofed-kernel-utils", "mlnx-ofed-kernel-dkms"]
     assert sh(container, "test -f /usr/src/ofa_kernel/default/include/linux/compat-2.6.h").returncode == 0
     # ofed_info rewritten as the vendor installer does
     assert sh(container, "ofed_info -s").stdout == "MLNX_OFED_LINUX-5.0-2.1.8.0:\n"
