@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Verify of the scst scenario, read from the containers themselves: modinfo -k of the three modules for the
+image's kernel, which RDMA headers isert-scst was really compiled and linked against (the fixture module's
+own modinfo fields, written by the compiler from the headers it included, and the ib_register_client CRC
+it carries, compared with the Module.symvers of each candidate header set), the build log, the journal; on
+the broken MLNX_OFED host the refusal kept by converge and the absence of anything a build would leave."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import testinfra
+
+STATE = "/var/lib/iser-ofed"
+MODULES = ("scst", "iscsi-scst", "isert-scst")
+BUILD_HOSTS = {"iser-ofed-scst-intree": "in-tree", "iser-ofed-scst-mofed": "MOFED"}
+BROKEN = "iser-ofed-scst-broken"
+EVIDENCE = "/var/tmp/iser-ofed-evidence/refusal.json"
+
+
+def host(name):
+    return testinfra.get_host("podman://" + name)
+
+
+def kernel(h):
+    return h.check_output("ls -1 /lib/modules")
+
+
+def journal(h):
+    return json.loads(h.file(STATE + "/journal.json").content_string)
+
+
+def symvers_crc(h, path):
+    out = h.check_output("grep -m1 -P '\\tib_register_client\\t' %s", path)
+    return out.split("\t")[0].lower()
+
+
+@pytest.mark.parametrize("name", sorted(BUILD_HOSTS))
+def test_modules_installed_for_the_target_kernel(name):
+    h = host(name)
+    k = kernel(h)
+    for mod in MODULES:
+        filename = h.check_output("modinfo -k %s -F filename %s", k, mod)
+        assert filename == "/lib/modules/%s/extra/%s.ko" % (k, mod), filename
+        assert h.file(filename).is_file
+        vermagic = h.check_output("modinfo -k %s -F vermagic %s", k, mod)
+        assert vermagic.split()[0] == k, vermagic
+    # depmod ran for the target kernel: modules.dep knows them, and iscsi-scst depends on scst
+    dep = h.file("/lib/modules/%s/modules.dep" % k).content_string
+    assert re.search(r"^extra/iscsi-scst\.ko: .*extra/scst\.ko", dep, re.M), dep[-2000:]
+    assert re.search(r"^extra/isert-scst\.ko:", dep, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(BUILD_HOSTS))
+def test_isert_built_against_the_intended_headers(name):
+    h = host(name)
+    k = kernel(h)
+    flavor = BUILD_HOSTS[name]
+    isert = "/lib/modules/%s/extra/isert-scst.ko" % k
+    assert h.check_output("modinfo -F ofed_flavor %s", isert) == flavor
+    rdma_headers = h.check_output("modinfo -F rdma_headers %s", isert)
+    linked = h.check_output("modprobe --dump-modversions %s | awk '$2 == \"ib_register_client\" {print $1}'", isert)
+    kernel_crc = symvers_crc(h, "/lib/modules/%s/build/Module.symvers" % k)
+    if flavor == "MOFED":
+        tree = h.check_output("readlink -f /usr/src/ofa_kernel/default")
+        assert tree == "/usr/src/ofa_kernel/x86_64/%s" % k, tree
+        assert rdma_headers == tree + "/include", rdma_headers
+        mofed_crc = symvers_crc(h, "/usr/src/ofa_kernel/default/Module.symvers")
+        assert mofed_crc != kernel_crc, "the fixture cannot tell the two header sets apart"
+        assert linked.lower() == mofed_crc
+        assert h.check_output("modinfo -F ofed_compat %s", isert) != "none"
+    else:
+        assert rdma_headers.startswith("in-tree"), rdma_headers
+        assert linked.lower() == kernel_crc
+        assert not h.file("/usr/bin/ofed_info").exists
+    log = h.file("%s/logs/iscsi-scst-%s-build.log" % (STATE, k)).content_string
+    assert "Building against %s InfiniBand kernel headers." % flavor in log
+
+
+@pytest.mark.parametrize("name", sorted(BUILD_HOSTS))
+def test_journal_built_once_and_finalized(name):
+    h = host(name)
+    k = kernel(h)
+    j = journal(h)
+    rec = j["stages"]["iscsi_scst"]
+    assert rec["status"] == "done"
+    data = rec["data"]
+    assert data["identity"]["kernel"] == k
+    assert data["identity"]["flavor"] == BUILD_HOSTS[name]
+    assert data["headers"]["reported_flavor"] == BUILD_HOSTS[name]
+    assert data["headers"]["crc_linked"] == data["headers"]["crc_expected"]
+    assert sorted(data["modules"]) == sorted(MODULES)
+    # converge built once; idempotence and check (same source, kernel, OFED version) did not start a build
+    started = [e for e in j["history"] if e["stage"] == "iscsi_scst" and e["status"] == "started"]
+    assert len(started) == 1, j["history"]
+    fin = j["stages"]["finalize"]
+    assert fin["status"] == "done"
+    assert fin["data"]["stages"]["iscsi_scst"] == "done"
+    # a container cannot load modules: the services are not started, and the record says why
+    assert "container" in (fin["data"]["services_skipped"] or "")
+    assert fin["data"]["services"] == []
+
+
+def test_broken_mofed_refused_before_any_build():
+    h = host(BROKEN)
+    k = kernel(h)
+    # the situation: ofed_info still says MLNX_OFED, the devel package is gone
+    # (MLNX_OFED 5.0's ofed_info prints OFED-internal-5.0-2.1.8: first, which the Makefile takes as MOFED)
+    assert h.check_output("/usr/bin/ofed_info | head -n1").startswith(("MLNX_OFED", "OFED-internal"))
+    assert h.run("dpkg -s mlnx-ofed-kernel-dkms").rc != 0
+    outcome = json.loads(h.file(EVIDENCE).content_string)
+    assert outcome["refused"] is True, outcome
+    assert "Refuse to build when the build would not produce isert-scst" in outcome["msg"], outcome["msg"]
+    assert "[MOFED_DEVEL_MISSING]" in outcome["msg"]
+    assert "Nothing was built or changed." in outcome["msg"]
+    rec = journal(h)["stages"]["iscsi_scst"]
+    assert rec["status"] == "failed"
+    codes = [r["code"] for r in rec["data"]["readiness"]["reasons"]]
+    assert "MOFED_DEVEL_MISSING" in codes, codes
+    assert rec["data"]["readiness"]["flavor"] == "MOFED"
+    assert not [e for e in journal(h)["history"] if e["stage"] == "iscsi_scst" and e["status"] == "started"]
+    # nothing a build (or its preparation) leaves behind
+    assert not h.file(STATE + "/scst").exists
+    assert not h.file(STATE + "/logs").exists
+    assert not h.file("/lib/modules/%s/extra" % k).exists
+    assert h.run("modinfo -k %s scst", k).rc != 0
+    # refused before the prerequisites, too: the image has no gcc package
+    assert h.run("dpkg -s gcc").rc != 0
