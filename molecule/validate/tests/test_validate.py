@@ -108,8 +108,8 @@ def listing(state, case):
 
 
 def refused_in(result):
-    """validate's rescue re-fails with "validate refused in '<task>': <msg>"; ofed_install's rescue does not."""
-    match = re.match(r"validate refused in '([^']*)': (.*)$", result["msg"] or "", re.S)
+    """The roles' rescues re-fail with "<role> refused in '<task>': <msg>"."""
+    match = re.match(r"(?:validate|ofed_install) refused in '([^']*)': (.*)$", result["msg"] or "", re.S)
     return (match.group(1), match.group(2)) if match else (result["task"], result["msg"])
 
 
@@ -163,9 +163,10 @@ def test_good_case_passes_and_stages_the_bundle(host, state, results):
 def test_unknown_package_refused_before_ofed_conf(state, results):
     result = results["unknown_package"]
     assert result["failed"]
-    assert result["task"] == UNKNOWN_PACKAGE[0]
+    where, msg = refused_in(result)
+    assert where == UNKNOWN_PACKAGE[0], "refused in %r: %s" % (where, msg)
     for piece in UNKNOWN_PACKAGE[1]:
-        assert piece in result["msg"], "%r not in %s" % (piece, result["msg"])
+        assert piece in msg, "%r not in %s" % (piece, msg)
     # The good case's state directory: its staged bundle and the journal, no ofed.conf, no logs/.
     assert listing(state, "good") == ["bundles", "journal.json"]
     stages = journal(state, "good")["stages"]
