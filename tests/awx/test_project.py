@@ -37,13 +37,17 @@ def _survey(name):
 
 def _answers(name, blank, **overrides):
     """Extra variables as AWX builds them from a survey left at its defaults: every question with a default;
-    a blank optional question is left out (newer AWX) or sent as "" (older AWX) by ``blank``."""
+    a blank optional question is left out (newer AWX), sent as "" (older AWX) or as null (AWX 24.6.1), by
+    ``blank``."""
     answers = {}
     for question in _survey(name)["spec"]:
         default = question.get("default")
         if default in (None, ""):
-            if blank == "empty-string" and question["type"] in ("text", "textarea"):
-                answers[question["variable"]] = ""
+            if question["type"] in ("text", "textarea"):
+                if blank == "empty-string":
+                    answers[question["variable"]] = ""
+                elif blank == "null":  # AWX 24.6.1 (ansible/awx#16205)
+                    answers[question["variable"]] = None
             continue
         if question["type"] == "multiselect":
             default = default.split("\n")
@@ -62,7 +66,7 @@ def _play(playbook, answers, tmp_path, *options):
                           text=True, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("blank", ["omitted", "empty-string"])
+@pytest.mark.parametrize("blank", ["omitted", "empty-string", "null"])
 def test_preflight_job_with_survey_defaults_writes_the_report_where_asked(tmp_path, blank):
     reports = tmp_path / "persistent-volume" / "reports"
     answers = _answers("preflight", blank, iser_ofed_target_kernel=MISSING_KERNEL,
