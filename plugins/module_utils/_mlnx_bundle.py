@@ -84,7 +84,6 @@ def mlnx_distro_id(distribution: str, version: str) -> str:
     return "%s%s" % (name, major)
 
 
-
 def mlnx_distro_matches(bundle_distro: str, host_distro: str) -> bool:
     """Whether a bundle's ``distro`` file accepts the host's MLNX_OFED distro id.
 
@@ -102,6 +101,7 @@ def mlnx_distro_matches(bundle_distro: str, host_distro: str) -> bool:
         return True
     found = re.match(r"^debian(\d+)$", bundle_id)
     return bool(found) and re.match(r"^debian%s(\.\d+)?$" % found.group(1), host_id) is not None
+
 
 # --- package indexes ---------------------------------------------------------------------------------
 
