@@ -161,7 +161,7 @@ def build_bundle(out: Path, version: str, distro: str, arch: str) -> Path:
         scripts = debs.build_ofed_scripts(work / "pkg", mlnx_libs,
                                           extra_files={"usr/sbin/ofed_uninstall.sh": (uninstall, 0o755)})
         shutil.copy2(scripts, upstream / scripts.name)
-        dkms = debs.build_dkms(work / "pkg", common, depends=BUNDLE_DKMS_DEPENDS)
+        dkms = debs.build_dkms(work / "pkg", common, depends=BUNDLE_DKMS_DEPENDS, headers="dkms")
         utils = build_utils(work / "pkg", common)
         for repo in (mlnx_libs, upstream):
             for deb in (dkms, utils):
