@@ -98,3 +98,14 @@ def fixture_path(*parts: str) -> str:
 def read_fixture(*parts: str) -> str:
     with open(fixture_path(*parts), encoding="utf-8", errors="surrogateescape") as handle:
         return handle.read()
+
+
+def write_file(root, path: str, text: str = "", mode: int = 0o644) -> str:
+    """Write ``text`` to ``path`` under the directory ``root`` (a host tree built in tmp_path), making the
+    parent directories; returns the full path."""
+    full = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(full, mode)
+    return full

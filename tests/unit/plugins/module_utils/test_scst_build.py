@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.iser.ofed.plugins.module_utils import _scst_build as sb
 from ansible_collections.iser.ofed.plugins.module_utils._ofed_info import first_line
 from ansible_collections.iser.ofed.plugins.module_utils._pkgquery import parse_dpkg_query, parse_rpm_query
-from conftest import read_fixture
+from conftest import read_fixture, write_file as write
 
 K = "6.1.0-56-amd64"
 OLD = "6.1.0-50-amd64"
@@ -28,13 +28,6 @@ IMAGE_TOOLS = {"gcc-12": "/usr/bin/gcc-12", "make": "/usr/bin/make", "ld": "/usr
 
 def cap(name):
     return read_fixture("captured", "debian12-kernel-build", name + ".txt")
-
-
-def write(root, path, text=""):
-    full = os.path.join(str(root), path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def link(root, path, target):

@@ -14,7 +14,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils import _pkgquery as pq
 from ansible_collections.iser.ofed.plugins.modules import ofed_facts
-from conftest import read_fixture, run_module
+from conftest import read_fixture, run_module, write_file as write
 
 KVER = "6.1.0-50-amd64"
 
@@ -25,14 +25,6 @@ def info_cap(name):
 
 def pkg_cap(name):
     return read_fixture("captured", "pkg-query", name + ".txt")
-
-
-def write(root, path, text="", mode=0o644):
-    full = os.path.join(str(root), path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(full, mode)
 
 
 def dpkg_result(stdout):

@@ -14,7 +14,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils import _pkgquery as pq
 from ansible_collections.iser.ofed.plugins.modules import scst_build_facts
-from conftest import read_fixture, run_module
+from conftest import read_fixture, run_module, write_file as write
 
 K = "6.1.0-56-amd64"
 HEADERS = "/usr/src/linux-headers-%s" % K
@@ -22,14 +22,6 @@ HEADERS = "/usr/src/linux-headers-%s" % K
 
 def cap(name):
     return read_fixture("captured", "debian12-kernel-build", name + ".txt")
-
-
-def write(root, path, text="", mode=0o644):
-    full = os.path.join(str(root), path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(full, mode)
 
 
 def link(root, path, target):
