@@ -89,45 +89,6 @@ Ansible collection. It carries the name and version of the {name} package of a D
 repository (OFED {ofed}), but none of its code. It is not Mellanox/NVIDIA software.
 """
 
-# EMULATED DKMS build (as build_mofed_debs.py does for 5.0; own copy so that its template can change): the
-# vendor postinst runs `dkms add/build/install`, which installs the modules under
-# /lib/modules/<k>/updates/dkms/ for every kernel with headers. Here: one placeholder file (text, not
-# loadable) per BUILT_MODULE_NAME of the captured 5.0 dkms.conf for every /lib/modules/<k> with a build dir,
-# then depmod; the postrm deletes them. ${DPKG_ROOT} is honoured.
-DKMS_POSTINST = """\
-#!/bin/sh
-# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel 24.10): writes placeholder modules, builds nothing.
-set -e
-if [ "$1" = configure ]; then
-    for dir in "$DPKG_ROOT"/lib/modules/*; do
-        [ -d "$dir/build" ] || continue
-        mkdir -p "$dir/updates/dkms"
-        for mod in @MODULES@; do
-            printf 'TEST FIXTURE placeholder for %s.ko of mlnx-ofed-kernel 24.10 (emulated DKMS build)\\n' \\
-                "$mod" > "$dir/updates/dkms/$mod.ko"
-        done
-        if command -v depmod >/dev/null 2>&1; then depmod -b "${DPKG_ROOT:-/}" -a "${dir##*/}" || true; fi
-    done
-fi
-exit 0
-"""
-DKMS_POSTRM = """\
-#!/bin/sh
-# TEST FIXTURE (emulated `dkms remove` of mlnx-ofed-kernel 24.10): deletes the placeholder modules.
-set -e
-if [ "$1" = remove ] || [ "$1" = purge ]; then
-    for dir in "$DPKG_ROOT"/lib/modules/*; do
-        [ -d "$dir/updates/dkms" ] || continue
-        for mod in @MODULES@; do rm -f "$dir/updates/dkms/$mod.ko"; done
-        rmdir "$dir/updates/dkms" "$dir/updates" 2>/dev/null || true
-        if [ -d "$dir/kernel" ] && command -v depmod >/dev/null 2>&1; then
-            depmod -b "${DPKG_ROOT:-/}" -a "${dir##*/}" || true
-        fi
-    done
-fi
-exit 0
-"""
-
 # Constructed listing; only the first line (= `ofed_info -s`) follows a real format.
 OFED_INFO = """\
 #!/bin/bash
@@ -192,9 +153,9 @@ def build_doca_debs(work: Path, out: Path) -> list[Path]:
     src = f"usr/src/mlnx-ofed-kernel-{DKMS_MODULE_VERSION}"  # dkms: /usr/src/<module>-<version>
     compat_h = debs.COMPAT_H.replace("mlnx-ofed-kernel 5.0", "mlnx-ofed-kernel 24.10").replace(
         "mlnx-ofed-kernel-5.0 fixture", "mlnx-ofed-kernel-24.10 fixture")
-    modules = " ".join(debs.dkms_module_names())
-    scripts = {"postinst": DKMS_POSTINST.replace("@MODULES@", modules),
-               "postrm": DKMS_POSTRM.replace("@MODULES@", modules)}
+    # The emulated DKMS build of build_mofed_debs.py (placeholder modules per BUILT_MODULE_NAME of the captured
+    # dkms.conf, depmod; the postrm deletes them); this package ships its headers itself.
+    scripts = debs.dkms_scripts("24.10")
     dkms_files = {
         "usr/share/dkms/modules_to_force_install/mlnx-ofed-kernel.force": ("mlnx-ofed-kernel\n", 0o644),
         f"{src}/include/linux/compat-2.6.h": (compat_h, 0o644),

@@ -123,7 +123,7 @@ def dkms_module_names() -> list[str]:
 # placeholders and exits 0). ${DPKG_ROOT} is honoured (`dpkg --root --force-script-chrootless`).
 DKMS_POSTINST = """\
 #!/bin/sh
-# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel 5.0): writes placeholder modules and the
+# TEST FIXTURE (emulated DKMS build of mlnx-ofed-kernel {release}): writes placeholder modules and the
 # header tree of ofed_scripts/dkms_ofed_post_build.sh, builds nothing.
 set -e
 MODULES="{modules}"
@@ -133,7 +133,7 @@ if [ "$1" = configure ]; then
         kver=${{dir##*/}}
         mkdir -p "$dir/updates/dkms"
         for mod in $MODULES; do
-            printf 'TEST FIXTURE placeholder for %s.ko of mlnx-ofed-kernel 5.0 (emulated DKMS build for %s)\\n' \\
+            printf 'TEST FIXTURE placeholder for %s.ko of mlnx-ofed-kernel {release} (emulated DKMS build for %s)\\n' \\
                 "$mod" "$kver" > "$dir/updates/dkms/$mod.ko"
         done
         if command -v depmod >/dev/null 2>&1; then
@@ -146,7 +146,7 @@ exit 0
 """
 DKMS_POSTRM = """\
 #!/bin/sh
-# TEST FIXTURE (emulated `dkms remove` of mlnx-ofed-kernel 5.0): deletes the placeholder modules.
+# TEST FIXTURE (emulated `dkms remove` of mlnx-ofed-kernel {release}): deletes the placeholder modules.
 set -e
 MODULES="{modules}"
 if [ "$1" = remove ] || [ "$1" = purge ]; then
@@ -375,6 +375,14 @@ def build_ofed_scripts(work: Path, out: Path, extra_files: dict[str, tuple[str, 
     return finish_and_build(root, parse_fields(OFED_SCRIPTS_FIELDS), OFED_SCRIPTS_MTIME, out)
 
 
+def dkms_scripts(release: str, headers_script: str = "        :") -> dict:
+    """The emulated DKMS ``postinst``/``postrm`` of mlnx-ofed-kernel-dkms ``release`` for the modules of the
+    captured dkms.conf; ``headers_script`` is the shell run per kernel after depmod (``:`` = none)."""
+    modules = " ".join(dkms_module_names())
+    return {"postinst": DKMS_POSTINST.format(release=release, modules=modules, headers=headers_script),
+            "postrm": DKMS_POSTRM.format(release=release, modules=modules)}
+
+
 def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS, headers: str = "payload") -> Path:
     """``depends``: the Depends field (default ``DKMS_DEPENDS``, what the bare test images satisfy).
 
@@ -394,18 +402,16 @@ def build_dkms(work: Path, out: Path, depends: str = DKMS_DEPENDS, headers: str 
     write(root, "usr/share/doc/mlnx-ofed-kernel-dkms/copyright", COPYRIGHT.format(name="mlnx-ofed-kernel-dkms"))
     write(root, f"{src}/include/linux/compat-2.6.h", COMPAT_H)
     (root / "usr/src/ofa_kernel-5.0").symlink_to("mlnx-ofed-kernel-5.0")
-    modules = " ".join(dkms_module_names())
-    scripts = {"postrm": DKMS_POSTRM.format(modules=modules)}
     if headers == "dkms":
         (root / "usr/src/ofa_kernel").mkdir(parents=True)
-        scripts["postinst"] = DKMS_POSTINST.format(modules=modules, headers=dkms_headers_script())
+        scripts = dkms_scripts("5.0", dkms_headers_script())
         scripts["prerm"] = DKMS_PRERM
     else:
         # The vendor package ships /usr/src/ofa_kernel/ empty; its DKMS build fills it. This mode
         # ships the result (default/) directly.
         write(root, "usr/src/ofa_kernel/default/include/linux/compat-2.6.h", COMPAT_H)
         write(root, "usr/src/ofa_kernel/default/Module.symvers", MODULE_SYMVERS)
-        scripts["postinst"] = DKMS_POSTINST.format(modules=modules, headers="        :")
+        scripts = dkms_scripts("5.0")
     fields = [(n, depends if n == "Depends" else v) for n, v in parse_fields(DKMS_FIELDS)]
     return finish_and_build(root, fields, DKMS_MTIME, out, scripts=scripts)
 
