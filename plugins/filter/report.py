@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.iser.ofed.plugins.module_utils import _ofed_version as ofed_version
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 FLAVORS = ("mlnx_ofed", "ofed")
 FLAVOR_NAMES = {"mlnx_ofed": "MLNX_OFED", "ofed": "OFED"}
@@ -55,6 +55,7 @@ COLUMNS = (
     "hardware",
     "loaded IB modules",
     "blockers",
+    "drift",
     "next",
 )
 
@@ -154,7 +155,7 @@ def release_verdict(release_check: Any, inputs: Dict[str, Any]) -> Dict[str, Any
 
 def _fact_errors(facts: Dict[str, Any]) -> List[Dict[str, str]]:
     errors = []
-    for source in ("kernel", "ofed"):
+    for source in ("kernel", "ofed", "drift"):
         for item in _list(_dict(facts.get(source)).get("errors")):
             item = _dict(item)
             errors.append({"source": source, "code": _str(item.get("code")) or "UNKNOWN", "msg": _str(item.get("msg"))})
@@ -291,6 +292,16 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
             "%s exists: an earlier run left its journal; the pipeline resumes from it" % _str(inputs.get("state_dir")),
         ))
 
+    drift = _dict(facts.get("drift"))
+    drift_items = [_dict(i) for i in _list(drift.get("findings"))]
+    if drift_items:
+        warnings.append(_issue(
+            "DRIFT_DETECTED",
+            "%d drift item%s since the pipeline ran: %s (the record's drift lists each with its fix)"
+            % (len(drift_items), "" if len(drift_items) == 1 else "s",
+               ", ".join("%s %s" % (_str(i.get("code")), _str(i.get("kernel"))) for i in drift_items)),
+        ))
+
     steps = next_steps(kernel, ofed, inputs, verdict)
     if blockers:
         text = "blocked by %s" % ", ".join(b["code"] for b in blockers)
@@ -354,6 +365,26 @@ def next_steps(kernel: Dict[str, Any], ofed: Dict[str, Any], inputs: Dict[str, A
     return steps
 
 
+def drift_record(drift: Any) -> Dict[str, Any]:
+    """The record's ``drift``: ``iser_ofed.drift`` (``iser.ofed.drift_facts``) cut down to what a report shows.
+
+    ``checked`` is false when the host has no drift facts (every other key is then empty).
+    """
+    drift = _dict(drift)
+    kernels = [_dict(k) for k in _list(drift.get("kernels"))]
+    return {
+        "checked": bool(drift),
+        "detected": bool(drift.get("findings")) if drift else None,
+        "findings": [{k: _dict(i).get(k) for k in ("code", "kernel", "msg", "fix")} for i in _list(drift.get("findings"))],
+        "kernels": [{k: x.get(k) for k in ("kernel", "running", "target", "status", "ofed_modules", "ofed_dirs")}
+                    for x in kernels if x.get("installed") or x.get("running") or x.get("target")],
+        "quarantines": [
+            {"kernel": x.get("kernel"), "state": x.get("state"), "reappeared": len(_list(x.get("reappeared"))),
+             "copy_mismatch": len(_list(x.get("copy_mismatch"))), "copy_missing": len(_list(x.get("copy_missing")))}
+            for x in (_dict(y) for y in _list(drift.get("quarantines")))],
+    }
+
+
 def preflight_record(facts: Any, inputs: Any = None, release_check: Any = None, host: Any = None) -> Dict[str, Any]:
     """The report record of one host assessed by the preflight role (see docs/preflight.md)."""
     facts = _dict(facts)
@@ -405,6 +436,7 @@ def preflight_record(facts: Any, inputs: Any = None, release_check: Any = None, 
         "blockers": result["blockers"],
         "warnings": result["warnings"],
         "errors": _fact_errors(facts),
+        "drift": drift_record(facts.get("drift")),
         "next": result["next"],
     }
 
@@ -436,6 +468,7 @@ def preflight_error_record(host: Any, status: str = STATUS_FAILED, msg: Any = ""
         "blockers": [],
         "warnings": [],
         "errors": [],
+        "drift": drift_record(None),
         "next": "fix the error and run preflight again",
     }
 
@@ -477,6 +510,8 @@ def fleet_summary(records: Any) -> Dict[str, Any]:
                            for r in recs if r.get("blockers")}
     summary["errors"] = {r["host"]: _str(_dict(r.get("error")).get("msg")) for r in recs if r.get("error")}
     summary["verdicts"] = {r["host"]: _dict(r.get("supported")).get("verdict") for r in recs}
+    summary["drift"] = {r["host"]: [_str(_dict(i).get("code")) for i in _list(_dict(r.get("drift")).get("findings"))]
+                        for r in recs if _list(_dict(r.get("drift")).get("findings"))}
     return summary
 
 
@@ -527,6 +562,12 @@ def _cells(record: Dict[str, Any]) -> Dict[str, List[str]]:
     warning_codes = [_str(_dict(w).get("code")) for w in _list(record.get("warnings"))]
     if warning_codes:  # the messages are in the JSON record
         problems.append("warnings: %s" % ", ".join(warning_codes))
+    drift = _dict(record.get("drift"))
+    drift_cell = ["%s (%s): %s; fix: %s" % (_str(i.get("code")), _str(i.get("kernel")), _str(i.get("msg")),
+                                           _str(i.get("fix")))
+                  for i in (_dict(x) for x in _list(drift.get("findings")))]
+    if not drift_cell:
+        drift_cell = ["none" if drift.get("checked") else "not checked"]
     return {
         "host": [_str(record.get("host")), "(%s)" % status],
         "distro": [_str(record.get("distro")) or "?"],
@@ -537,13 +578,15 @@ def _cells(record: Dict[str, Any]) -> Dict[str, List[str]]:
         "hardware": hardware or ["none"],
         "loaded IB modules": [", ".join(modules) if modules else "none"],
         "blockers": problems or ["none"],
+        "drift": drift_cell,
         "next": [_str(record.get("next"))],
     }
 
 
 def _counts(summary: Dict[str, Any]) -> str:
-    return "%d host%s: %s" % (summary["hosts"], "" if summary["hosts"] == 1 else "s",
-                              ", ".join("%d %s" % (len(summary[s]), s) for s in STATUSES))
+    return "%d host%s: %s; %d with drift" % (summary["hosts"], "" if summary["hosts"] == 1 else "s",
+                                             ", ".join("%d %s" % (len(summary[s]), s) for s in STATUSES),
+                                             len(summary.get("drift") or {}))
 
 
 def markdown_escape(text: Any) -> str:
@@ -576,6 +619,7 @@ _CSS = (
     "th{background:#eee}"
     "tr.ready td.status{background:#d9f2d9}tr.blocked td.status{background:#fde8c8}"
     "tr.failed td.status,tr.unreachable td.status{background:#f8d0d0}"
+    "td.drift{background:#fff3c4}"
     "ul{margin:0;padding-left:1.1em}code{white-space:pre-wrap}"
 )
 
@@ -605,7 +649,9 @@ def fleet_html(records: Any, title: str = "iser.ofed preflight: fleet report") -
         for column in COLUMNS:
             values = cells[column]
             css = ' class="status"' if column == "host" else ""
-            if len(values) > 1 and column in ("blockers", "hardware"):
+            if column == "drift" and _list(_dict(record.get("drift")).get("findings")):
+                css = ' class="drift"'
+            if len(values) > 1 and column in ("blockers", "hardware", "drift"):
                 body = "<ul>%s</ul>" % "".join("<li>%s</li>" % _h(v) for v in values)
             else:
                 body = "<br>".join(_h(v) for v in values)
@@ -622,6 +668,7 @@ class FilterModule:
         return {
             "preflight_record": preflight_record,
             "preflight_error_record": preflight_error_record,
+            "preflight_drift_record": drift_record,
             "fleet_records": fleet_records,
             "fleet_summary": fleet_summary,
             "fleet_markdown": fleet_markdown,

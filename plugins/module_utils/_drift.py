@@ -383,7 +383,7 @@ def gather_drift(modules_root: str, state_dir: str, running: str, target: str | 
     return {
         "detected": bool(items),
         "count": len(items),
-        "items": items,
+        "findings": items,
         "codes": sorted({i["code"] for i in items}),
         "stack": stack,
         "running_kernel": running,

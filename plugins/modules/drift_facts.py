@@ -21,7 +21,7 @@ description:
     copies that no longer match their sha256 or are gone, and interrupted moves.
   - The installed stack comes from the C(flavor), C(version) and C(packages) options (give them from
     C(ansible_facts.iser_ofed.ofed)), else from the journal's C(ofed_install) record.
-  - Each finding is an item C({code, kernel, msg, fix}) in C(items); the fix says what to run.
+  - Each finding is C({code, kernel, msg, fix}) in C(findings); the fix says what to run.
   - Returns everything under C(ansible_facts.iser_ofed.drift); changes nothing on the host.
 options:
   target_kernel:
@@ -88,7 +88,7 @@ EXAMPLES = r"""
 - name: Fail on drift
   ansible.builtin.assert:
     that: not ansible_facts.iser_ofed.drift.detected
-    fail_msg: "{{ ansible_facts.iser_ofed.drift.items | map(attribute='msg') | join('; ') }}"
+    fail_msg: "{{ ansible_facts.iser_ofed.drift.findings | map(attribute='msg') | join('; ') }}"
 """
 
 RETURN = r"""
@@ -106,7 +106,7 @@ ansible_facts:
           detected: true
           count: 2
           codes: [OFED_MODULES_MISSING, QUARANTINE_FILES_REAPPEARED]
-          items:
+          findings:
             - code: OFED_MODULES_MISSING
               kernel: 6.1.0-57-amd64
               msg: "kernel 6.1.0-57-amd64 (installed) has no MLNX_OFED 5.0-2.1.8.0 modules (no ib_core below

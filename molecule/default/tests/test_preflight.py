@@ -168,3 +168,64 @@ def test_fleet_report_html_is_self_contained(reports):
     assert "url(" not in text
     # What the garbage ofed_info printed is quoted escaped, never as markup.
     assert "<html><head><title>502" not in text
+
+
+# --- drift (prepare.yml made two hosts drift for real) -------------------------------------------------
+
+
+def test_hosts_without_drift_say_so(reports):
+    for name in (NOOFED, GARBAGE):
+        drift = record(reports, name)["drift"]
+        assert drift["checked"] is True and drift["detected"] is False and drift["findings"] == [], name
+
+
+def test_mofed_host_flags_the_kernel_installed_without_ofed_modules(reports, hosts):
+    host, rec = hosts[MOFED], record(reports, MOFED)
+    kernels = host.check_output("ls -1 /lib/modules").split()
+    with_ofed = [k for k in kernels if host.file(f"/lib/modules/{k}/updates/dkms/ib_core.ko").exists]
+    without = [k for k in kernels if k not in with_ofed]
+    assert with_ofed and without, kernels  # the situation this host stands for
+    drift = rec["drift"]
+    assert drift["detected"] is True
+    assert {i["kernel"] for i in drift["findings"] if i["code"] == "OFED_MODULES_MISSING"} == set(without)
+    assert {i["code"] for i in drift["findings"]} == {"OFED_MODULES_MISSING"}
+    status = {k["kernel"]: k["status"] for k in drift["kernels"]}
+    for kver in with_ofed:
+        assert status[kver] == "ok"
+        # depmod resolves ib_core to OFED's module there: what makes "ok" true
+        assert host.run(f"grep -q '^updates/dkms/ib_core.ko:' /lib/modules/{kver}/modules.dep").rc == 0
+    for item in drift["findings"]:
+        assert status[item["kernel"]] == "missing"
+        assert f"dkms autoinstall -k {item['kernel']}" in item["fix"]  # the stack came as a -dkms package
+    assert "DRIFT_DETECTED" in [w["code"] for w in rec["warnings"]]
+
+
+def test_kernel_host_flags_the_quarantined_file_a_reinstall_put_back(reports, hosts):
+    host, rec = hosts[KERNEL], record(reports, KERNEL)
+    kver = installed_kernel(host)
+    qdir = f"/var/lib/iser-ofed/quarantine/{kver}"
+    manifest = json.loads(host.file(f"{qdir}/manifest.json").content_string)
+    assert manifest["state"] == "complete"
+    back = [e["path"] for e in manifest["entries"]
+            if e["type"] == "file" and host.file(f"/lib/modules/{kver}/{e['path']}").exists]
+    assert back  # the situation this host stands for
+    (item,) = rec["drift"]["findings"]
+    assert item["code"] == "QUARANTINE_FILES_REAPPEARED" and item["kernel"] == kver
+    assert all(path in item["msg"] for path in back[:5])
+    identical = all(host.check_output(f"sha256sum < /lib/modules/{kver}/{p}") == host.check_output(f"sha256sum < {qdir}/files/{p}")
+                    for p in back)
+    assert identical and "identical" in item["fix"] and "iser.ofed.rollback" in item["fix"]
+    (quarantine,) = rec["drift"]["quarantines"]
+    assert quarantine == {"kernel": kver, "state": "complete", "reappeared": len(back), "copy_mismatch": 0,
+                          "copy_missing": 0}
+
+
+@pytest.mark.parametrize("name", ["fleet-report.md", "fleet-report.html"])
+def test_fleet_report_shows_the_drift(reports, name):
+    text = (reports / name).read_text(encoding="utf-8")
+    drifted = [n for n in FLEET if record(reports, n)["drift"]["findings"]]
+    assert sorted(drifted) == sorted([KERNEL, MOFED])
+    assert f"{len(drifted)} with drift" in text
+    for host, code in ((KERNEL, "QUARANTINE_FILES_REAPPEARED"), (MOFED, "OFED_MODULES_MISSING")):
+        row = next(line for line in text.splitlines() if host in line and "<tr" in line or line.startswith(f"| {host}"))
+        assert code in row

@@ -206,6 +206,57 @@ def test_kdir_alone_takes_kver_from_kernel_release(container):
     assert release != kver  # 6.1.192 vs 6.1.0-56-amd64: the role must pass KVER
 
 
+DEB_RE = re.compile(r"^(scst|scst-dev|iscsi-scst|scst-dkms)_(\S+)_(amd64|all)\.deb$")
+
+
+def test_dpkg_target_builds_scsts_packages(container):
+    """`make dpkg` as SCST's: refuses without DEBEMAIL/DEBFULLNAME, takes the kernel from DEB_KVER_SET/
+    DEB_KDIR_SET (not from make's command line: debuild drops it), writes the packages of debian/control
+    into dpkg/ with faithful names; scst's .deb holds the three modules for that kernel and installs them
+    where modinfo -k finds them (its postinst runs depmod); purged afterwards for the next tests."""
+    kver, top = container["kver"], fresh("dpkg")
+    proc = sh(f"cd {top} && make dpkg KVER={kver} 2>&1")
+    assert proc.returncode != 0 and "Error: $DEBEMAIL has not been set" in proc.stdout
+    proc = sh(f"cd {top} && DEBEMAIL=t@example.org make dpkg KVER={kver} 2>&1")
+    assert proc.returncode != 0 and "Error: $DEBFULLNAME has not been set" in proc.stdout
+    env = "DEBEMAIL=t@example.org DEBFULLNAME='Fixture Test'"
+    proc = sh(f"cd {top} && {env} make dpkg KVER={kver} 2>&1")  # KVER alone: the running kernel's build
+    assert proc.returncode != 0 and f"no kernel build tree at /lib/modules/{container['running']}/build" in proc.stdout
+    out = ok(f"cd {top} && {env} DEB_KVER_SET={kver} DEB_KDIR_SET=/lib/modules/{kver}/build make -j2 dpkg 2>&1")
+    assert LINE_RE.findall(out)[0][:2] == ("in-tree", kver)
+    names = sorted(ok(f"ls {top}/dpkg").split())
+    assert names == ["iscsi-scst_3.8.0-1_amd64.deb", "scst-dev_3.8.0-1_all.deb", "scst-dkms_3.8.0-1_all.deb",
+                     "scst_3.8.0-1_amd64.deb"], names
+    assert all(DEB_RE.match(n) for n in names)
+    assert sh(f"ls {top}/../*.deb").returncode != 0  # moved from ../ into dpkg/
+    deb = f"{top}/dpkg/scst_3.8.0-1_amd64.deb"
+    assert ok(f"dpkg-deb -f {deb} Package Version Architecture Maintainer Conflicts").splitlines() == [
+        "Package: scst", "Version: 3.8.0-1", "Architecture: amd64", "Maintainer: Fixture Test <t@example.org>",
+        "Conflicts: scst-dkms"]
+    files = [ln.split()[-1] for ln in ok(f"dpkg-deb -c {deb}").splitlines() if ln.endswith(".ko")]
+    assert files == [f"./lib/modules/{kver}/extra/{m}.ko" for m in ("iscsi-scst", "isert-scst", "scst")]
+    assert f'depmod "{kver}"' in ok(f"dpkg-deb -I {deb} postinst")
+    assert "/usr/include/scst/Module.symvers" in ok(f"dpkg-deb -c {top}/dpkg/scst-dev_3.8.0-1_all.deb")
+    assert "./usr/sbin/iscsi-scstd" in ok(f"dpkg-deb -c {top}/dpkg/iscsi-scst_3.8.0-1_amd64.deb")
+    dkms = ok(f"dpkg-deb -f {top}/dpkg/scst-dkms_3.8.0-1_all.deb Depends")
+    assert dkms.strip() == "dkms"  # one field: the value alone
+    conf = ok(f"dpkg-deb --fsys-tarfile {top}/dpkg/scst-dkms_3.8.0-1_all.deb | tar -xOf - ./usr/src/scst-3.8.0/dkms.conf")
+    assert 'BUILT_MODULE_NAME[2]="isert-scst"' in conf and 'PACKAGE_VERSION="3.8.0"' in conf
+    # the tree is left in debug mode (make 2debug), the packaged scst.ko was built in release mode
+    ok(f"mkdir -p /root/x && dpkg-deb -x {deb} /root/x")
+    assert modinfo(f"/root/x/lib/modules/{kver}/extra/scst.ko", "scst_build_mode") == "release"
+    try:
+        ok(f"dpkg -i {deb} {top}/dpkg/iscsi-scst_3.8.0-1_amd64.deb >/dev/null")
+        for mod in ("scst", "iscsi-scst", "isert-scst"):
+            path = ok(f"modinfo -k {kver} -F filename {mod}").strip()
+            assert path == f"/lib/modules/{kver}/extra/{mod}.ko"
+            assert ok(f"dpkg -S {path}").startswith("scst: ")
+        ok("test -x /usr/sbin/iscsi-scstd")
+    finally:
+        ok("dpkg --purge scst iscsi-scst >/dev/null && rm -rf /root/x")
+    assert sh(f"modinfo -k {kver} scst").returncode != 0
+
+
 def test_isert_needs_infiniband_for_the_target_kernel(container):
     kver, top = container["kver"], fresh("noib")
     symbols, config = f"/lib/modules/{kver}/modules.symbols", f"/lib/modules/{kver}/build/.config"

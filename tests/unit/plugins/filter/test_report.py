@@ -469,3 +469,77 @@ def test_without_a_flavor_the_plan_never_installs_or_replaces(ofed, check, bundl
     assert not re.search(r"\b(replace|unload|quarantine|build)\b|\binstall [A-Z]", next_text), next_text
     if ofed is MLNX_50:
         assert "keep MLNX_OFED 5.0-2.1.8 " in next_text
+
+
+# --- drift (iser_ofed.drift from iser.ofed.drift_facts) ---------------------------------------------------
+
+def drift_facts(tmp_path, garbage_version=False):
+    """Real drift facts: _drift.gather_drift over the captured Debian 12 tree with MLNX_OFED's DKMS modules
+    (constructed placeholders) and a second kernel installed after them."""
+    from ansible_collections.iser.ofed.plugins.module_utils._drift import gather_drift
+    from kernel_tree_builder import build_debian12_modules, write
+
+    root = tmp_path / "root"
+    old = build_debian12_modules(root, "6.1.0-50-amd64")
+    write(old, "updates/dkms/ib_core.ko", "constructed\n")
+    write(old, "modules.dep", "updates/dkms/ib_core.ko:\n")
+    build_debian12_modules(root, "6.1.0-57-amd64")
+    return gather_drift(str(root / "lib/modules"), str(tmp_path / "state"), "6.1.0-50-amd64",
+                        flavor="mlnx_ofed", version=GARBAGE if garbage_version else "5.0-2.1.8",
+                        packages=["mlnx-ofed-kernel-dkms"])
+
+
+def test_record_shows_drift_as_items_with_fixes_and_a_warning(tmp_path):
+    data = facts(ofed=MLNX_50, kernel__build_dir_exists=True)
+    data["drift"] = drift_facts(tmp_path)
+    record = report.preflight_record(data, dict(INPUTS, version="5.0"), SUPPORTED, "h")
+    drift = record["drift"]
+    assert drift["checked"] is True and drift["detected"] is True
+    assert [(i["code"], i["kernel"]) for i in drift["findings"]] == [("OFED_MODULES_MISSING", "6.1.0-57-amd64")]
+    assert "dkms autoinstall -k 6.1.0-57-amd64" in drift["findings"][0]["fix"]
+    assert [(k["kernel"], k["status"], k["running"]) for k in drift["kernels"]] == [
+        ("6.1.0-50-amd64", "ok", True), ("6.1.0-57-amd64", "missing", False)]
+    assert drift["quarantines"] == []
+    warning = next(w for w in record["warnings"] if w["code"] == "DRIFT_DETECTED")
+    assert "OFED_MODULES_MISSING 6.1.0-57-amd64" in warning["msg"]
+    # drift is reported, it does not block (preflight_fail_on_drift decides in the role)
+    assert record["status"] == "ready" and record["blockers"] == []
+
+
+def test_record_without_drift_facts_says_not_checked():
+    record = report.preflight_record(facts(), INPUTS, SUPPORTED, "h")
+    assert record["drift"] == {"checked": False, "detected": None, "findings": [], "kernels": [], "quarantines": []}
+    assert "DRIFT_DETECTED" not in codes(record["warnings"])
+    assert report._cells(record)["drift"] == ["not checked"]
+    assert report.preflight_error_record("h", "failed", "x")["drift"] == record["drift"]
+
+
+def test_drift_facts_errors_are_reported(tmp_path):
+    data = facts()
+    data["drift"] = dict(drift_facts(tmp_path), errors=[{"code": "JOURNAL_UNREADABLE", "msg": "not JSON"}])
+    record = report.preflight_record(data, INPUTS, SUPPORTED, "h")
+    assert {"source": "drift", "code": "JOURNAL_UNREADABLE", "msg": "not JSON"} in record["errors"]
+    assert "JOURNAL_UNREADABLE" in codes(record["warnings"])
+
+
+def test_fleet_report_has_a_drift_column_and_count(tmp_path):
+    data = facts(ofed=MLNX_50, kernel__build_dir_exists=True)
+    data["drift"] = drift_facts(tmp_path, garbage_version=True)
+    clean = facts(kernel__build_dir_exists=True)
+    clean["drift"] = {"findings": [], "kernels": [], "quarantines": []}
+    records = [report.preflight_record(data, INPUTS, SUPPORTED, "drifted"),
+               report.preflight_record(clean, INPUTS, SUPPORTED, "clean")] + fleet()
+    summary = report.fleet_summary(records)
+    assert summary["drift"] == {"drifted": ["OFED_MODULES_MISSING"]}
+    text = report.fleet_markdown(records)
+    rows = {_split_row(r)[0].split("<br>")[0]: _split_row(r) for r in text.splitlines() if r.startswith("| ")}
+    column = report.COLUMNS.index("drift")
+    cell = rows["drifted"][column]
+    assert cell.startswith("OFED_MODULES_MISSING (6.1.0-57-amd64): kernel 6.1.0-57-amd64 (installed) has no MLNX_OFED")
+    assert "; fix: install linux-headers-6.1.0-57-amd64 and run \\`dkms autoinstall" in cell  # backticks escaped
+    assert "dkms autoinstall -k 6.1.0-57-amd64" in cell and "<script>" not in cell
+    assert rows["clean"][column] == "none" and rows["alpha"][column] == "not checked"
+    assert "5 hosts: 3 ready, 1 blocked, 0 failed, 1 unreachable; 1 with drift." in text
+    page = report.fleet_html(records)
+    assert page.count('<td class="drift">') == 1
+    assert "OFED_MODULES_MISSING (6.1.0-57-amd64)" in page and '<script>alert' not in page

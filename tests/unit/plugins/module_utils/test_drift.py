@@ -138,7 +138,7 @@ def test_kernel_packages_of_every_flavor():
 def test_new_kernel_without_ofed_modules_is_flagged_with_the_dkms_fix(host):
     facts = gather(host)
     assert facts["detected"] is True and facts["codes"] == ["OFED_MODULES_MISSING"]
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["kernel"] == NEW_KVER
     assert "has no MLNX_OFED 5.0-2.1.8.0 modules" in item["msg"]
     assert "dkms autoinstall -k %s" % NEW_KVER in item["fix"]
@@ -158,14 +158,14 @@ def test_new_kernel_without_ofed_modules_is_flagged_with_the_dkms_fix(host):
 
 def test_the_booted_kernel_is_named_as_such(host):
     facts = gather(host, running=NEW_KVER, target=NEW_KVER)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["msg"].startswith("the booted and target kernel %s has no" % NEW_KVER)
 
 
 def test_once_dkms_built_for_it_there_is_no_drift(host):
     install_dkms(host["new"])
     facts = gather(host)
-    assert facts["detected"] is False and facts["items"] == [] and facts["count"] == 0
+    assert facts["detected"] is False and facts["findings"] == [] and facts["count"] == 0
     assert {k["kernel"]: k["status"] for k in facts["kernels"] if k["installed"]} == {
         DEBIAN12_KVER: "ok", NEW_KVER: "ok"}
 
@@ -173,7 +173,7 @@ def test_once_dkms_built_for_it_there_is_no_drift(host):
 def test_modules_that_depmod_did_not_index(host):
     install_dkms(host["new"], depmod=False)  # modules.dep still the stock one
     facts = gather(host)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "OFED_MODULES_NOT_INDEXED" and item["kernel"] == NEW_KVER
     assert item["fix"] == "run `depmod -a %s`" % NEW_KVER
     assert kernel(facts, NEW_KVER)["status"] == "not_indexed"
@@ -182,7 +182,7 @@ def test_modules_that_depmod_did_not_index(host):
 def test_a_partial_build_is_incomplete(host):
     install_dkms(host["new"], names=["mlx_compat", "ib_core", "ib_uverbs"])
     facts = gather(host)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "OFED_MODULES_INCOMPLETE"
     assert "mlx5_core" in item["msg"] and "mlx5_core" in kernel(facts, NEW_KVER)["missing_modules"]
 
@@ -193,13 +193,13 @@ def test_a_partial_build_is_incomplete(host):
 ])
 def test_fix_by_the_way_the_stack_was_installed(host, flavor, packages, words):
     facts = gather(host, flavor=flavor, packages=packages)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert words in item["fix"] and "dkms" not in item["fix"]
 
 
 def test_without_a_known_stack_nothing_is_judged(host):
     facts = gather(host, flavor=None, version=None, packages=[])
-    assert facts["items"] == [] and facts["stack"]["source"] is None
+    assert facts["findings"] == [] and facts["stack"]["source"] is None
     assert {k["status"] for k in facts["kernels"] if k["installed"]} == {"no_stack"}
 
 
@@ -220,7 +220,7 @@ def test_userspace_only_stack_expects_no_kernel_modules(tmp_path):
     build_debian12_modules(root)
     facts = d.gather_drift(str(root / "lib/modules"), str(tmp_path / "state"), RUNNING, flavor="mlnx_ofed",
                            packages=["doca-ofed-userspace", "ofed-scripts"])
-    assert facts["items"] == [] and facts["stack"]["kernel_modules_expected"] is False
+    assert facts["findings"] == [] and facts["stack"]["kernel_modules_expected"] is False
 
 
 def test_an_unreadable_journal_is_an_error_not_a_crash(host):
@@ -260,7 +260,7 @@ def reinstall(purged, rel):
 
 def test_a_complete_quarantine_is_no_drift(purged):
     facts, entry = qfacts(purged)
-    assert facts["items"] == []
+    assert facts["findings"] == []
     assert entry["state"] == "complete" and entry["files"] > 20 and entry["kernel_installed"] is True
     assert entry["reappeared"] == entry["copy_mismatch"] == entry["copy_missing"] == []
 
@@ -268,7 +268,7 @@ def test_a_complete_quarantine_is_no_drift(purged):
 def test_a_reinstalled_file_is_flagged_with_the_restore_then_purge_fix(purged):
     reinstall(purged, purged["core"])
     facts, entry = qfacts(purged)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "QUARANTINE_FILES_REAPPEARED" and item["kernel"] == DEBIAN12_KVER
     assert purged["core"] in item["msg"]
     assert "identical" in item["fix"] and "iser.ofed.rollback" in item["fix"] and "stock_purge" in item["fix"]
@@ -277,7 +277,7 @@ def test_a_reinstalled_file_is_flagged_with_the_restore_then_purge_fix(purged):
     with pytest.raises(q.QuarantineError, match="reappeared"):
         purged["quar"].plan_quarantine(purged["quar"].load(), ["kernel/drivers/infiniband"], with_hash=False)
     purged["quar"].restore(purged["quar"].load(), [])
-    assert qfacts(purged)[0]["items"] == []
+    assert qfacts(purged)[0]["findings"] == []
 
 
 def test_an_updated_file_differs(purged):
@@ -286,7 +286,7 @@ def test_an_updated_file_differs(purged):
         handle.write(b"a newer build\n")
     write(purged["modules_dir"], "kernel/drivers/infiniband/hw/new/brand_new.ko", "new in the update\n")
     facts, entry = qfacts(purged)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert entry["reappeared"] == [purged["core"], "kernel/drivers/infiniband/hw/new/brand_new.ko"]
     assert entry["reappeared_differ"] == entry["reappeared"]
     assert "2 of them differ" in item["fix"] and "move %s aside" % purged["quar"].qdir in item["fix"]
@@ -297,7 +297,7 @@ def test_a_quarantined_copy_that_changed_or_went(purged):
         handle.write(b"bit rot")
     os.unlink(os.path.join(purged["quar"].files_dir, purged["cm"]))
     facts, entry = qfacts(purged)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "QUARANTINE_COPY_MISMATCH"
     assert entry["copy_mismatch"] == [purged["core"]] and entry["copy_missing"] == [purged["cm"]]
     assert "no longer match their sha256" in item["msg"] and "are gone" in item["msg"]
@@ -312,21 +312,21 @@ def test_an_interrupted_move(purged, state, words):
     manifest["state"] = state
     purged["quar"].save(manifest)
     facts, entry = qfacts(purged)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "QUARANTINE_INTERRUPTED" and "the %s of kernel" % words in item["msg"]
 
 
 def test_a_restored_quarantine_is_no_drift(purged):
     purged["quar"].restore(purged["quar"].load(), [])
     facts, entry = qfacts(purged)
-    assert facts["items"] == [] and entry["state"] == "restored"
+    assert facts["findings"] == [] and entry["state"] == "restored"
 
 
 def test_a_corrupt_manifest(purged):
     with open(purged["quar"].manifest_path, "w", encoding="utf-8") as handle:
         handle.write(json.dumps({"format": 99}))
     facts, entry = qfacts(purged)
-    (item,) = facts["items"]
+    (item,) = facts["findings"]
     assert item["code"] == "QUARANTINE_MANIFEST_UNREADABLE" and entry["state"] is None
 
 

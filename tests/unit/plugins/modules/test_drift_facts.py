@@ -30,7 +30,7 @@ def test_facts_name_the_new_kernel_and_change_nothing(tmp_path):
     assert result["changed"] is False and not result.get("failed")
     drift = result["ansible_facts"]["iser_ofed"]["drift"]
     assert drift["detected"] is True
-    assert [(i["code"], i["kernel"]) for i in drift["items"]] == [("OFED_MODULES_MISSING", NEW_KVER)]
+    assert [(i["code"], i["kernel"]) for i in drift["findings"]] == [("OFED_MODULES_MISSING", NEW_KVER)]
     assert drift["target_kernel"] == DEBIAN12_KVER and drift["running_kernel"] == os.uname().release
     assert sorted(os.walk(str(tmp_path))) == before  # read-only: no state dir created, nothing written
 
