@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: iser.ofed contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,7 +12,7 @@ version_added: "0.3.0"
 description:
   - Installs package files that SCST's top-level C(make dpkg) (C(scst), C(scst-dev), C(iscsi-scst),
     C(scst-dkms) C(_<version>-1_<arch>.deb)) or C(make scst-rpm) (C(scst-<kver>-<version>-1.<arch>.rpm))
-    built, with the package manager: C(dpkg -i) or C(rpm -U --replacepkgs --oldpackage).
+    built, with the package manager (C(dpkg -i) or C(rpm -U --replacepkgs --oldpackage)).
   - Reads each file's name, version and architecture (C(dpkg-deb -f), C(rpm -qp)) and its sha256, and the
     installed versions (C(dpkg-query -W), C(rpm -q)).
   - SCST's packages keep their version when rebuilt (for another OFED version, say), so a package

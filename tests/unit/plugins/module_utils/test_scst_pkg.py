@@ -93,7 +93,7 @@ def test_select_by_name_and_missing():
 
 
 def test_plan_install_replace_reinstall_none():
-    chosen, _ = _scst_pkg.select(BUILT, [])
+    chosen = _scst_pkg.select(BUILT, [])[0]
     installed = [
         {"name": "scst", "version": "3.8.0-1", "installed": True},
         {"name": "iscsi-scst", "version": "3.7.0-1", "installed": True},
