@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # iser.ofed developer and CI entry points. Run as root on Debian 12 (podman, debootstrap).
-#   make demo    build the test bed and show the preflight report on real containers
+#   make demo    build the test bed and run the whole pipeline (iser.ofed.site) on local containers
 #   make test    everything CI runs (lint, sanity, unit 2.18 + 2.19, argspecs, AWX/EE, Molecule), timed
 # See `make help` for the rest.
 
@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Molecule scenario for `make test-scenario S=<name>`.
 S ?= default
 
-.PHONY: test-vm help demo test test-unit test-unit-2.19 test-unit-2.18 test-molecule test-scenario lint sanity \
+.PHONY: test-vm help demo demo-vm bench test test-unit test-unit-2.19 test-unit-2.18 test-molecule test-scenario lint sanity \
 	argspecs images host-setup venv venv-2.18 venv-awx test-awx collection clean clean-images vm
 
 help:  ## list the targets
@@ -74,10 +74,17 @@ collection:  ## link .collections/ansible_collections/iser/ofed -> this checkout
 images: host-setup  ## build the podman base images (cached by recipe hash)
 	bash scripts/build-images.sh all
 
-demo: host-setup venv images collection  ## preflight report on the test bed containers
-	@if [ ! -x scripts/demo.sh ] && [ ! -f scripts/demo.sh ]; then \
-		echo "scripts/demo.sh is missing" >&2; exit 1; fi
+demo: host-setup venv images collection  ## the site playbook on 3 local containers; prints the fleet report (docs/demo.md)
 	bash scripts/demo.sh
+
+demo-vm: host-setup venv images vm collection  ## the same site run on the QEMU VM: unload and purge for real (docs/demo.md)
+	bash scripts/demo-vm.sh
+
+# Containers for `make bench` (docs/bench.md): make bench N=40.
+N ?= 10
+
+bench: venv images collection  ## converged site run vs ping on N containers (N=10), round trips, bundle bytes (docs/bench.md)
+	BENCH_N=$(N) bash scripts/bench.sh
 
 test:  ## everything CI runs (host setup, venvs and images first), with step timings
 	bash scripts/run-with-timing.sh \
