@@ -563,8 +563,7 @@ def _cells(record: Dict[str, Any]) -> Dict[str, List[str]]:
     if warning_codes:  # the messages are in the JSON record
         problems.append("warnings: %s" % ", ".join(warning_codes))
     drift = _dict(record.get("drift"))
-    drift_cell = ["%s (%s): %s; fix: %s" % (_str(i.get("code")), _str(i.get("kernel")), _str(i.get("msg")),
-                                           _str(i.get("fix")))
+    drift_cell = ["%s (%s): %s; fix: %s" % (_str(i.get("code")), _str(i.get("kernel")), _str(i.get("msg")), _str(i.get("fix")))
                   for i in (_dict(x) for x in _list(drift.get("findings")))]
     if not drift_cell:
         drift_cell = ["none" if drift.get("checked") else "not checked"]

@@ -66,7 +66,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Hashes every quarantined file (sha256) and every stock file that reappeared: a few MiB per kernel.
+  - Hashes every quarantined file (sha256) and every stock file that reappeared, a few MiB per kernel.
 seealso:
   - module: iser.ofed.stock_modules
   - module: iser.ofed.ofed_facts
