@@ -504,6 +504,7 @@ def test_record_shows_drift_as_items_with_fixes_and_a_warning(tmp_path):
     assert "OFED_MODULES_MISSING 6.1.0-57-amd64" in warning["msg"]
     # drift is reported, it does not block (preflight_fail_on_drift decides in the role)
     assert record["status"] == "ready" and record["blockers"] == []
+    assert record["next"].endswith("; fix the drift (OFED_MODULES_MISSING 6.1.0-57-amd64)")
 
 
 def test_record_without_drift_facts_says_not_checked():

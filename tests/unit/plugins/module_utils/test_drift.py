@@ -205,8 +205,8 @@ def test_without_a_known_stack_nothing_is_judged(host):
 
 def test_the_journal_names_the_stack_when_the_facts_do_not(host):
     journal, _changed = j.apply_record(j.empty_journal(), "ofed_install", "done",
-                                {"flavor": "mlnx_ofed", "version": "5.0-2.1.8.0", "kernel": DEBIAN12_KVER},
-                                "2026-11-25T10:00:00Z")
+                                       {"flavor": "mlnx_ofed", "version": "5.0-2.1.8.0", "kernel": DEBIAN12_KVER},
+                                       "2026-11-25T10:00:00Z")
     j.write_journal(host["state"], journal)
     facts = gather(host, flavor=None, version=None, packages=[])
     assert facts["stack"]["source"] == "journal" and facts["stack"]["installed_for"] == DEBIAN12_KVER
