@@ -64,5 +64,7 @@ class FilterModule:
             "repo_dkms_verdict": repo_dkms_verdict,
             "repo_scripts_release": _repo.ofed_release_of_scripts,
             "repo_package_plan": _wrap(_repo.package_plan),
+            "repo_dpkg_rows": _repo.parse_dpkg_rows,
+            "repo_packages_to_install": _repo.packages_to_install,
             "repo_kernel_hook": lambda _ignored=None: _repo.kernel_hook(),
         }

@@ -279,3 +279,23 @@ def kernel_hook(module: str = DKMS_MODULE) -> str:
             "[ -d \"/lib/modules/$1/build\" ] || { echo \"iser.ofed: no headers for $1, \"\\\n"
             f"\"{module} not built\" >&2; exit 0; }}\n"
             "exec dkms autoinstall -k \"$1\"\n")
+
+
+def parse_dpkg_rows(stdout: str) -> Dict[str, Dict[str, str]]:
+    """``dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'`` → ``{name: {version, status}}``."""
+    rows: Dict[str, Dict[str, str]] = {}
+    for line in (stdout or "").splitlines():
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[0]:
+            rows[fields[0]] = {"version": fields[1], "status": fields[2].strip()}
+    return rows
+
+
+def packages_to_install(wanted: Dict[str, str], installed: Dict[str, Dict[str, str]]) -> Dict[str, str]:
+    """The ``{name: version}`` of ``wanted`` that are not installed (``ii``) at exactly that version."""
+    todo: Dict[str, str] = {}
+    for name, version in (wanted or {}).items():
+        row = installed.get(name) or {}
+        if not (row.get("status", "").startswith("ii") and row.get("version") == version):
+            todo[name] = version
+    return todo

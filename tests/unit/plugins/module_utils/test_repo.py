@@ -281,3 +281,17 @@ def test_filters_wrap_errors_and_registered_results():
     assert filters["repo_apt_simulate"](None)["ok"] is False
     rows = filters["repo_dkms_status"](read_fixture(CAP + "dkms-status-installed.txt"))
     assert filters["repo_dkms_verdict"](rows, KVER)["ok"]
+
+
+# CONSTRUCTED dpkg-query rows in the -f format the role passes (fields as dpkg-query prints them).
+def test_packages_to_install_compares_status_and_exact_version():
+    rows = r.parse_dpkg_rows("ofed-scripts\t24.10.OFED.24.10.1.1.4-1\tii \n"
+                             "libibverbs1\t1:44.0-2\tii \n"
+                             "doca-ofed\t2.9.1-018000\trc \n"
+                             "garbage line\n")
+    assert rows["ofed-scripts"] == {"version": "24.10.OFED.24.10.1.1.4-1", "status": "ii"}
+    wanted = {"ofed-scripts": "24.10.OFED.24.10.1.1.4-1", "libibverbs1": "2410mlnx54-1.2410068",
+              "doca-ofed": "2.9.1-018000", "mlnx-ofed-kernel-dkms": "24.10.OFED.24.10.1.1.4.1-1"}
+    assert r.packages_to_install(wanted, rows) == {"libibverbs1": "2410mlnx54-1.2410068", "doca-ofed": "2.9.1-018000",
+                                                   "mlnx-ofed-kernel-dkms": "24.10.OFED.24.10.1.1.4.1-1"}
+    assert r.packages_to_install({"ofed-scripts": "24.10.OFED.24.10.1.1.4-1"}, rows) == {}
