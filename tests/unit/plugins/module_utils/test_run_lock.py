@@ -129,3 +129,94 @@ def test_pid_alive():
     assert rl.pid_alive(os.getpid()) is True
     assert rl.pid_alive(_dead_pid()) is False
     assert rl.pid_alive(0) is False
+
+
+# --- the controller side: is the run holding a lock gone? (real processes and /proc on this machine) ---
+
+def test_parse_proc_stat_real_and_odd_names():
+    with open("/proc/self/stat", encoding="utf-8") as handle:
+        ppid, start = rl.parse_proc_stat(handle.read())
+    assert ppid == os.getppid() and start > 0
+    # constructed: a command name with spaces and parentheses (the kernel does not escape it)
+    line = "4242 (ansible-playbook (x) y) S 17 4242 4242 0 -1 4194560 " + " ".join(["0"] * 12) + " 987654 rest"
+    assert rl.parse_proc_stat(line) == (17, 987654)
+    assert rl.parse_proc_stat("") is None and rl.parse_proc_stat("12 (x) S y") is None
+
+
+def test_controller_identity_finds_the_ansible_playbook_ancestor(tmp_path):
+    """A real process tree: an executable named ansible-playbook starts a child that asks for the identity,
+    as a worker process of ansible-playbook does when the site playbook templates its filter."""
+    script = tmp_path / "ansible-playbook"
+    script.write_text(
+        "#!%s\nimport subprocess, sys\n"
+        "sys.exit(subprocess.call([sys.executable, '-c', 'import json, os; from ansible_collections.iser.ofed."
+        "plugins.module_utils import _run_lock as rl; print(json.dumps(rl.controller_identity(\"ctl\", "
+        "os.getpid(), \"awx job 7\")))']))\n" % sys.executable)
+    script.chmod(0o755)
+    proc = subprocess.run([str(script)], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    # The child's parent is the ansible-playbook process: its pid, and /proc says so.
+    me = json.loads(proc.stdout)
+    assert me["node"] == "ctl" and me["job"] == "awx job 7" and me["pid"] > 0 and me["pid_start"] > 0
+    with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:
+        assert me["boot_id"] == handle.read().strip()
+    # That process has exited now: the lock it would have taken is gone, judged from here.
+    here = rl.controller_identity("ctl", os.getpid())
+    assert here["pid"] == 0  # pytest has no ansible-playbook ancestor
+    reason = rl.controller_gone({"controller": me}, here)
+    assert reason == "its ansible-playbook pid %d on controller ctl is gone" % me["pid"]
+
+
+def test_controller_gone_rules():
+    me = rl.controller_identity("ctl", os.getpid())
+    stat = rl.proc_stat(os.getpid())
+    live = {"node": "ctl", "boot_id": me["boot_id"], "pid": os.getpid(), "pid_start": stat[1]}
+    assert rl.controller_gone({"controller": live}, me) is None  # a live process
+    assert rl.controller_gone({"controller": dict(live, pid_start=stat[1] + 1)}, me) == (
+        "its ansible-playbook pid %d on controller ctl is gone (the pid is another process now)" % os.getpid())
+    assert rl.controller_gone({"controller": dict(live, boot_id="other-boot")}, me) == (
+        "its ansible-playbook pid %d on controller ctl: the controller rebooted since" % os.getpid())
+    dead = dict(live, pid=_dead_pid())
+    assert "is gone" in rl.controller_gone({"controller": dead}, me)
+    # Not judged here: another controller (or AWX job container), no pid, no controller record at all.
+    assert rl.controller_gone({"controller": dict(dead, node="ctl2")}, me) is None
+    assert rl.controller_gone({"controller": dict(dead, pid=0)}, me) is None
+    assert rl.controller_gone({"run_id": "x"}, me) is None and rl.controller_gone(None, me) is None
+
+
+def test_find_playbook_pid_on_a_constructed_proc_tree(tmp_path):  # constructed /proc layout
+    def proc(pid, ppid, argv):
+        d = tmp_path / str(pid)
+        d.mkdir()
+        (d / "stat").write_text("%d (x) S %d 0 0 0 -1 0 %s %d\n" % (pid, ppid, " ".join(["0"] * 12), pid * 10))
+        (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    playbook = ["/usr/bin/python3.11", "/venv/bin/ansible-playbook", "-i", "inv", "site.yml"]
+    proc(50, 1, ["/usr/bin/python3", "/venv/bin/molecule", "test"])
+    proc(100, 50, playbook)   # the main process
+    proc(200, 100, playbook)  # a worker: a fork, same command line
+    proc(300, 200, ["/bin/sh", "-c", "python3"])
+    # a task of that run starts another ansible-playbook (as molecule/site's side_effect does)
+    proc(310, 300, ["/usr/bin/python3", "/root/.ansible/tmp/AnsiballZ_command.py"])
+    proc(320, 310, ["ansible-playbook", "-i", "inv", "iser.ofed.site"])
+    proc(330, 320, ["ansible-playbook", "-i", "inv", "iser.ofed.site"])
+    proc(400, 1, ["/usr/bin/python3", "-m", "pytest"])
+    assert rl.find_playbook_pid(200, str(tmp_path)) == 100  # from the worker: its main process
+    assert rl.find_playbook_pid(300, str(tmp_path)) == 100
+    assert rl.find_playbook_pid(330, str(tmp_path)) == 320  # the inner run's own main process
+    assert rl.find_playbook_pid(400, str(tmp_path)) == 0
+    assert rl.find_playbook_pid(999, str(tmp_path)) == 0
+    assert rl.proc_stat(100, str(tmp_path)) == (50, 1000)
+
+
+def test_a_lock_judged_gone_by_the_controller_is_taken_over_only_for_that_run(tmp_path):
+    state = str(tmp_path)
+    ctl = {"node": "ctl", "boot_id": "b", "pid": 4242, "pid_start": 7, "job": ""}
+    _write(state, rl.new_lock("run-b", "bob@ctl", "node1", 0, NOW - 60, ctl))
+    with pytest.raises(rl.LockError) as exc:
+        rl.acquire(state, "run-a", "alice", 0, "node1", NOW, 0, gone={"run_id": "run-other", "reason": "x"})
+    assert exc.value.held["run_id"] == "run-b" and exc.value.held["controller"] == ctl
+    assert "(ansible-playbook pid 4242 on controller ctl)" in str(exc.value)
+    changed, lock, taken = rl.acquire(state, "run-a", "alice", 0, "node1", NOW, 0, controller=dict(ctl, pid=5),
+                                      gone={"run_id": "run-b", "reason": "its ansible-playbook pid 4242 is gone"})
+    assert changed is True and lock["controller"]["pid"] == 5 and _on_disk(state) == lock
+    assert taken.startswith("run run-b of bob@ctl") and taken.endswith("(its ansible-playbook pid 4242 is gone)")

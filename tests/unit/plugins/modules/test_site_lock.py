@@ -47,3 +47,19 @@ def test_bad_input_fails_with_a_message(tmp_path):
     assert "absolute directory" in _run({"state_dir": "rel", "run_id": "x"})["msg"]
     assert "run_id is empty" in _run({"state_dir": str(tmp_path), "run_id": " "})["msg"]
     assert "stale_after is -1" in _run({"state_dir": str(tmp_path), "run_id": "x", "stale_after": -1})["msg"]
+
+
+def test_refusal_returns_the_holder_and_a_gone_holder_is_taken_over(tmp_path):
+    state = str(tmp_path)
+    ctl = {"node": "ctl", "boot_id": "b", "pid": 4242, "pid_start": 7, "job": ""}
+    first = _run({"state_dir": state, "run_id": "r1", "owner": "alice@ctl", "controller": ctl})
+    assert first["lock"]["controller"] == ctl
+    refused = _run({"state_dir": state, "run_id": "r2", "controller": dict(ctl, pid=5)})
+    assert refused["failed"] is True and refused["held"]["run_id"] == "r1" and refused["held"]["controller"] == ctl
+    # The controller found r1's process gone: the lock is taken over, the answer says whose and why.
+    taken = _run({"state_dir": state, "run_id": "r2", "controller": dict(ctl, pid=5),
+                  "holder_gone": {"run_id": "r1", "reason": "its ansible-playbook pid 4242 on controller ctl is gone"}})
+    assert taken["changed"] is True and taken["lock"]["run_id"] == "r2"
+    assert "run r1 of alice@ctl" in taken["taken_over"] and "pid 4242 on controller ctl is gone" in taken["msg"]
+    # Other failures carry no holder.
+    assert "held" not in _run({"state_dir": "rel", "run_id": "x"})
