@@ -169,13 +169,12 @@ Upgrade  1 Package
 Total download size: 2.6 M
 Operation aborted.
 """
-DNF_BROKEN = """\
-Last metadata expiration check: 0:00:05 ago on Wed 25 Nov 2026 14:00:00 UTC.
-Error: 
- Problem: cannot install the best candidate for the job
-  - nothing provides libibverbs = 2410mlnx54 needed by doca-ofed-userspace-2.9.1-018000.x86_64
-(try to add '--skip-broken' to skip uninstallable packages)
-"""
+DNF_BROKEN = "\n".join([
+    "Last metadata expiration check: 0:00:05 ago on Wed 25 Nov 2026 14:00:00 UTC.",
+    "Error: ",   # dnf prints the trailing space
+    " Problem: cannot install the best candidate for the job",
+    "  - nothing provides libibverbs = 2410mlnx54 needed by doca-ofed-userspace-2.9.1-018000.x86_64",
+    "(try to add '--skip-broken' to skip uninstallable packages)", ""])
 
 
 def test_parse_dnf_assumeno_constructed_transaction():
