@@ -97,9 +97,8 @@ boot() {  # boot <kvm|tcg> <timeout>: 0 when SSH answers
     log "booting $NAME ($accel, ssh port $port, kernel $(cat "$DISK_DIR/kver"))"
     # No -no-reboot: a guest reboot (iser.ofed.finalize with finalize_reboot) resets the machine and boots the
     # same kernel on the same overlay and port. panic=0 halts a panicking kernel (the console falls silent:
-    # the stall detection below) instead of rebooting it in a loop. module_blacklist: `-cpu max` offers SVM,
-    # udev loads kvm_amd, and under TCG a guest that had SVM enabled hung in its next boot after a warm reset
-    # (udevadm stuck in clear_page_erms, RCU stalls); the test bed never runs nested guests.
+    # the stall detection below) instead of rebooting it in a loop. module_blacklist: `-cpu max` offers SVM
+    # and udev loads kvm_amd; a precaution for warm resets under TCG (docs/testbed.md), no nested guests here.
     qemu-system-x86_64 -name "$NAME" -accel "$accel" -cpu "$cpu" \
         -m "${VM_MEM:-2048}" -smp "${VM_CPUS:-2}" \
         -kernel "$DISK_DIR/vmlinuz" -initrd "$DISK_DIR/initrd.img" \
