@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify of the site scenario, read from the container itself (journal, dpkg, the quarantine, the installed
-SCST modules for the image's kernel) and from the controller (the fleet report, the refused second run)."""
+SCST modules for the image's kernel) and from the controller (the fleet report, the refused second run, and
+the evidence prepare's site_runs.py kept: the check-mode run, the killed run)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,11 @@ def host():
 
 def journal(h):
     return json.loads(h.file(STATE + "/journal.json").content_string)
+
+
+def evidence(name):
+    with open(os.path.join(EPHEMERAL, "evidence", name + ".json"), encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def test_every_stage_done_in_order():
@@ -85,3 +91,64 @@ def test_fleet_report_and_records():
         md = handle.read()
     assert "| %s | locked |" % NAME in md
     assert os.path.getsize(os.path.join(reports, "site-report.html")) > 0
+
+
+def test_check_mode_changed_nothing_and_reported_predictions():
+    ev = evidence("check")
+    assert ev["rc"] == 0, ev["output"][-3000:]
+    # The host as before, to the file: nothing added, removed or modified (size/mode/mtime) under /etc,
+    # /lib/modules, /usr, /var/lib, /opt, /srv; the same packages; no journal record, no lock, no quarantine.
+    assert ev["files"] > 1000
+    diff = ev["diff"]
+    assert diff["added"] == [] and diff["removed"] == [] and diff["changed"] == [], diff
+    assert not (diff["packages"] or diff["journal"] or diff["lock"] or diff["quarantine"]), diff
+    rec = ev["record"]
+    assert rec["check_mode"] is True and rec["status"] == "done"
+    by = {p["stage"]: p for p in rec["predictions"]}
+    assert set(by) >= {"build_prereqs", "ib_unload", "stock_purge", "ofed_install", "iscsi_scst", "finalize"}
+    assert by["ib_unload"]["would"].startswith("not unload modules (")  # a container: /proc/modules is the host's
+    assert "kernel/drivers/infiniband" in by["stock_purge"]["would"] and "files" in by["stock_purge"]["would"]
+    assert "predicted" in by["stock_purge"]["relies_on"]
+    assert "mlnxofedinstall" in by["ofed_install"]["would"] and by["ofed_install"]["would"].startswith("run ")
+    assert by["iscsi_scst"]["would"].startswith("build ")
+    assert "Check mode: nothing was changed" in ev["markdown"]
+    assert "## %s: predictions (check mode)" % NAME in ev["markdown"]
+
+
+def test_killed_run_was_resumed_without_redoing_finished_stages():
+    ev = evidence("interrupt")
+    h = host()
+    k = h.check_output("ls -1 /lib/modules")
+    killed = ev["journal"]["stages"]
+    # The kill came while the installer ran in the background, after ib_unload and stock_purge were done,
+    # and the installer outlived the controller.
+    assert killed["ofed_install"]["status"] == "started" and killed["ofed_install"]["data"]["job"]
+    assert killed["ib_unload"]["status"] == "done" and killed["stock_purge@" + k]["status"] == "done"
+    assert ev["installer_pids_after_kill"], "the background installer died with the controller"
+    # The lock named the killed ansible-playbook process (the one site_runs.py started and killed).
+    assert ev["lock"]["controller"]["pid"] == ev["killed_pid"]
+    run1 = ev["lock"]["run_id"]
+    final = journal(h)
+    site = final["stages"]["site"]
+    # The re-run (converge) took over the dead run's lock, resumed its transaction and closed it.
+    assert site["status"] == "done" and site["data"]["transaction"] == run1
+    assert site["data"]["resumed_from"] == run1 and site["data"]["run_id"] != run1
+    assert site["data"]["skipped"] == ["ib_unload", "stock_purge"]
+    assert "run %s of " % run1 in site["data"]["lock_taken_over"]
+    assert "ansible-playbook pid %d" % ev["killed_pid"] in site["data"]["lock_taken_over"]
+    # Nothing redone: one start of each destructive stage, one installer job and one installer log.
+    starts = [(e["stage"], e["status"]) for e in final["history"]]
+    for stage in ("ib_unload", "stock_purge@" + k, "ofed_install"):
+        assert starts.count((stage, "started")) == 1, (stage, final["history"])
+    assert final["stages"]["ofed_install"]["data"]["job"] == killed["ofed_install"]["data"]["job"]
+    logs = h.check_output("ls -1 %s/logs", STATE).split()
+    assert len([name for name in logs if name.startswith("installer-")]) == 1, logs
+    # Nothing lost: every file the quarantine manifest lists is in the quarantine with its checksum.
+    qdir = "%s/quarantine/%s" % (STATE, k)
+    manifest = json.loads(h.file(qdir + "/manifest.json").content_string)
+    assert manifest["state"] == "complete"
+    files = [e for e in manifest["entries"] if e["type"] == "file"]
+    assert files
+    sums = h.check_output("cd %s/files && sha256sum %s", qdir, " ".join(e["path"] for e in files))
+    got = {line.split()[1]: line.split()[0] for line in sums.splitlines()}
+    assert got == {e["path"]: e["sha256"] for e in files}
