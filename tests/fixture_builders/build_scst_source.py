@@ -10,7 +10,8 @@ Makefiles (SCST-project/scst: top-level ``Makefile``, ``scst/src/Makefile``, ``i
     scst-<version>/Makefile                 help all install uninstall clean extraclean
                                             scst scst_install scst_uninstall scst_clean scst_extraclean
                                             iscsi iscsi_install iscsi_uninstall iscsi_clean iscsi_extraclean
-                                            2release 2debug 2perf
+                                            2release 2debug 2perf dpkg
+    scst-<version>/scripts/fixture-dpkg     what `make dpkg` runs (the real one: debuild + debian/rules)
     scst-<version>/scst/src/                scst.ko (exports __scst_register_target_template ...)
     scst-<version>/iscsi-scst/kernel/       iscsi-scst.ko (uses scst's symbols: KBUILD_EXTRA_SYMBOLS)
     scst-<version>/iscsi-scst/kernel/isert-scst/   isert-scst.ko (ib_register_client: RDMA headers)
@@ -41,6 +42,16 @@ The modules are REAL: kbuild builds them against the target kernel's build tree.
   ``DESTDIR``); ``iscsi-scstd`` into ``$DESTDIR/usr/local/sbin``. ``scst_install`` runs depmod
   (on ``$DESTDIR`` when set); ``iscsi_install`` passes ``DEPMOD=true`` to kbuild when ``DESTDIR`` or
   ``INSTALL_MOD_PATH`` is set, as the real one: run ``depmod -a <kver>`` after installing.
+* ``make dpkg`` (as SCST's): refuses without ``$DEBEMAIL`` / ``$DEBFULLNAME``; the kernel comes from
+  ``DEB_KVER_SET`` / ``DEB_KDIR_SET`` (debian/rules; debuild drops make's command line), empty means the
+  running kernel; builds in release mode (``make 2release``, ``make 2debug`` afterwards), installs with
+  ``PREFIX=/usr DESTDIR=debian/tmp`` and makes, with ``dpkg-deb``, the packages of SCST's debian/control:
+  ``scst_<V>-1_<arch>.deb`` (the three modules in ``/lib/modules/<kver>/extra``, postinst ``depmod
+  <kver>``, preinst removes ``make install``'s ``/usr/local`` files), ``scst-dev_<V>-1_all.deb``
+  (``/usr/include/scst``), ``iscsi-scst_<V>-1_<arch>.deb`` (``/usr/sbin/iscsi-scstd``) and
+  ``scst-dkms_<V>-1_all.deb`` (``/usr/src/scst-<V>`` with ``dkms.conf``; Depends: dkms), written to ``../``
+  and moved into ``dpkg/``. ``<V>`` is the version of ``scst_const.h`` (a git checkout appends
+  ``.<commits>``, as the real one).
 * A removed but not purged ``mlnx-ofed-kernel-dkms`` (dpkg state ``rc``) still passes ``dpkg -s``:
   the Makefile takes the MOFED path and the compiler then misses ``compat-2.6.h`` (as the real one).
 

@@ -6,6 +6,7 @@ it carries, compared with the Module.symvers of each candidate header set), the 
 the broken MLNX_OFED host the refusal kept by converge and the absence of anything a build would leave."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -14,8 +15,13 @@ import testinfra
 
 STATE = "/var/lib/iser-ofed"
 MODULES = ("scst", "iscsi-scst", "isert-scst")
-BUILD_HOSTS = {"iser-ofed-scst-intree": "in-tree", "iser-ofed-scst-mofed": "MOFED"}
+BUILD_HOSTS = {"iser-ofed-scst-intree": "in-tree", "iser-ofed-scst-mofed": "MOFED",
+               "iser-ofed-scst-mofed-pkg": "MOFED", "iser-ofed-scst-mofed-late": "MOFED"}
+# The build group of SCST's packages (make dpkg, built once): mofed builds, the others install its .debs.
+BUILDER = "iser-ofed-scst-mofed"
+CONSUMERS = ("iser-ofed-scst-mofed-pkg", "iser-ofed-scst-mofed-late")
 BROKEN = "iser-ofed-scst-broken"
+STALE = "iser-ofed-scst-stale"
 EVIDENCE = "/var/tmp/iser-ofed-evidence/refusal.json"
 
 
@@ -74,8 +80,12 @@ def test_isert_built_against_the_intended_headers(name):
         assert rdma_headers.startswith("in-tree"), rdma_headers
         assert linked.lower() == kernel_crc
         assert not h.file("/usr/bin/ofed_info").exists
-    log = h.file("%s/logs/iscsi-scst-%s-build.log" % (STATE, k)).content_string
-    assert "Building against %s InfiniBand kernel headers." % flavor in log
+    log = h.file("%s/logs/iscsi-scst-%s-build.log" % (STATE, k))
+    if name in CONSUMERS:  # compiled nothing: the build's report comes from the builder's manifest
+        assert not log.exists
+        assert journal(h)["stages"]["iscsi_scst"]["data"]["headers"]["reported_flavor"] == flavor
+    else:
+        assert "Building against %s InfiniBand kernel headers." % flavor in log.content_string
 
 
 @pytest.mark.parametrize("name", sorted(BUILD_HOSTS))
@@ -126,4 +136,78 @@ def test_broken_mofed_refused_before_any_build():
     assert not h.file("/lib/modules/%s/extra" % k).exists
     assert h.run("modinfo -k %s scst", k).rc != 0
     # refused before the prerequisites, too: the image has no gcc package
+    assert h.run("dpkg -s gcc").rc != 0
+
+
+def pkg_record(name):
+    return journal(host(name))["stages"]["iscsi_scst"]["data"]
+
+
+def test_make_install_host_has_no_packages():
+    h = host("iser-ofed-scst-intree")
+    k = kernel(h)
+    assert pkg_record("iser-ofed-scst-intree")["install_method"] == "make_install"
+    assert h.run("dpkg -S /lib/modules/%s/extra/isert-scst.ko", k).rc != 0
+    assert h.run("dpkg -s scst").rc != 0
+
+
+@pytest.mark.parametrize("name", (BUILDER,) + CONSUMERS)
+def test_group_installs_scsts_own_packages(name):
+    h = host(name)
+    k = kernel(h)
+    rows = h.check_output("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' scst iscsi-scst")
+    assert sorted(rows.splitlines()) == ["iscsi-scst 3.8.0-1 ii ", "scst 3.8.0-1 ii "], rows
+    for mod in MODULES:
+        assert h.check_output("dpkg -S /lib/modules/%s/extra/%s.ko", k, mod) == "scst: /lib/modules/%s/extra/%s.ko" % (k, mod)
+    assert h.file("/usr/sbin/iscsi-scstd").exists and not h.file("/usr/local/sbin/iscsi-scstd").exists
+    data = pkg_record(name)
+    assert data["install_method"] == "packages" and data["package_target"] == "dpkg"
+    assert data["group"]["builder"] == BUILDER
+    assert data["group"]["key"] == "debian-12_x86_64_%s_MOFED-%s" % (k, data["identity"]["ofed_version"])
+    assert [p["name"] for p in data["packages"]] == ["scst", "iscsi-scst"]
+    assert all(p["version"] == "3.8.0-1" and len(p["sha256"]) == 64 for p in data["packages"])
+    # the same files everywhere: the builder's
+    assert {p["name"]: p["sha256"] for p in data["packages"]} == {
+        p["name"]: p["sha256"] for p in pkg_record(BUILDER)["packages"]}
+    if name == BUILDER:
+        assert [p["action"] for p in data["packages"]] == ["install", "install"]
+        assert h.file("%s/logs/iscsi-scst-%s-build.log" % (STATE, k)).exists
+        assert h.run("dpkg -s gcc").rc == 0
+    else:
+        # compiled nothing, installed no toolchain, unpacked no source
+        assert h.run("dpkg -s gcc").rc != 0
+        assert not h.check_output("ls -1 %s/scst | grep '^src-' || true", STATE)
+        assert h.file("%s/scst/packages-%s" % (STATE, data["group"]["key"])).is_directory
+
+
+def test_controller_cache_holds_the_group_manifest():
+    data = pkg_record(BUILDER)
+    manifest = json.loads(open(data["group"]["cache"] + "/manifest.json", encoding="utf-8").read())
+    assert manifest["built_by"] == BUILDER and manifest["key"] == data["group"]["key"]
+    assert manifest["reported_flavor"] == "MOFED"
+    assert [(p["name"], p["file"]) for p in manifest["packages"]] == [
+        ("scst", "scst_3.8.0-1_amd64.deb"), ("iscsi-scst", "iscsi-scst_3.8.0-1_amd64.deb")]
+    for p in manifest["packages"]:
+        with open(data["group"]["cache"] + "/" + p["file"], "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == p["sha256"]
+
+
+def test_intended_flavor_from_the_ofed_install_record():
+    data = pkg_record("iser-ofed-scst-mofed-pkg")
+    assert data["expected_flavor"] == "MOFED"
+    assert data["expected_from"] == "the journal (ofed_install installed mlnx_ofed)"
+    assert pkg_record(BUILDER)["expected_from"].startswith("ofed_facts")
+
+
+def test_journal_wins_over_facts_when_they_disagree():
+    """stale: ofed_install's record says MLNX_OFED, but no stack is installed (ofed_facts: none, the
+    Makefile would build in-tree): the intended flavor is the journal's, and the build is refused."""
+    h = host(STALE)
+    assert not h.file("/usr/bin/ofed_info").exists
+    outcome = json.loads(h.file(EVIDENCE).content_string)
+    assert outcome["refused"] is True, outcome
+    assert "the Makefile would compute flavor in-tree, intended MOFED" in outcome["msg"], outcome["msg"]
+    assert "(from the journal (ofed_install installed mlnx_ofed))" in outcome["msg"]
+    assert "[FLAVOR_MISMATCH]" in outcome["msg"]
+    assert not h.file(STATE + "/scst").exists
     assert h.run("dpkg -s gcc").rc != 0
