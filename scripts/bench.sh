@@ -119,7 +119,7 @@ log "ping floor: ansible all -m ansible.builtin.ping (forks $count)"
 e0=$(date +%s)
 sleep 1
 p0=$(date +%s.%N)
-ANSIBLE_CALLBACKS_ENABLED='' ansible all -i "$work/inventory.yml" -m ansible.builtin.ping >"$work/ping.log" 2>&1 \
+env -u ANSIBLE_CALLBACKS_ENABLED ansible all -i "$work/inventory.yml" -m ansible.builtin.ping >"$work/ping.log" 2>&1 \
     || { cat "$work/ping.log" >&2; die "ping failed"; }
 p1=$(date +%s.%N)
 sleep 1
@@ -154,15 +154,15 @@ recap = open(os.path.join(work, "converged.log"), encoding="utf-8").read()
 changed = sorted(set(int(c) for c in re.findall(r"changed=(\d+)", recap.split("PLAY RECAP")[-1])))
 hosts = sorted(conv_cb["hosts"])
 mods = [conv_cb["hosts"][h]["modules"] for h in hosts]
-execs = [conv_ev.get(h, {}).get("exec", 0) for h in hosts]
-pexecs = [ping_ev.get(h, {}).get("exec", 0) for h in hosts]
+# podman's file event log rotates: on a busy machine it may no longer hold the run's events (None: unknown).
+execs = [conv_ev.get(h, {}).get("exec", 0) for h in hosts] if conv_ev else [None]
+pexecs = [ping_ev.get(h, {}).get("exec", 0) for h in hosts] if ping_ev else [None]
 res = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     "n": int(n), "serial": serial, "cpus": os.cpu_count(),
     "install_seconds": round(float(install), 1), "ping_seconds": round(float(ping), 1),
     "converged_seconds": round(float(conv), 1), "ratio": round(float(conv) / float(ping), 1),
-    "modules_per_host": [min(mods), max(mods)], "podman_exec_per_host": [min(execs), max(execs)],
-    "ping_podman_exec_per_host": [min(pexecs), max(pexecs)],
+    "modules_per_host": [min(mods), max(mods)], "podman_exec_per_host": execs, "ping_podman_exec_per_host": pexecs,
     "installer_module_runs": sum(conv_cb["hosts"][h]["by_action"].get("iser.ofed.ofed_installer", 0) for h in hosts),
     "changed_in_converged_run": changed,
     "changed_tasks": sorted({t for h in hosts for t in conv_cb["hosts"][h]["changed"]}),
@@ -176,8 +176,10 @@ with open(os.path.join(work, "results.json"), "w", encoding="utf-8") as handle:
 print(json.dumps(res, indent=2, sort_keys=True))
 print()
 print("| date | N | converged site | ping | ratio | module runs/host | podman exec/host (ping) | bundle bytes served (install run / converged run) | bundle size |")
-print("| %s | %d | %.1f s | %.1f s | %.1fx | %d-%d | %d-%d (%d) | %d / %d | %d |" % (
+print("| %s | %d | %.1f s | %.1f s | %.1fx | %d-%d | %s-%s (%s) | %d / %d | %d |" % (
     res["date"], res["n"], res["converged_seconds"], res["ping_seconds"], res["ratio"], min(mods), max(mods),
-    min(execs), max(execs), max(pexecs), served_install["bytes"], res["served_converged_run_bytes"], int(bundle_bytes)))
+    "n/a" if None in execs else min(execs), "n/a" if None in execs else max(execs),
+    "n/a" if None in pexecs else max(pexecs), served_install["bytes"], res["served_converged_run_bytes"],
+    int(bundle_bytes)))
 PY
 log "results: $work/results.json"
