@@ -144,6 +144,8 @@ vm: images  ## the real-kernel test-bed VM disk (scripts/build-vm.sh, cached by 
 	bash scripts/build-vm.sh
 
 clean:  ## remove the demo/test containers, venvs, the collections link, caches, reports and test output
+	-bash scripts/demo.sh destroy
+	-bash scripts/demo-vm.sh stop
 	-@if [ -x $(VENV)/bin/molecule ]; then for f in molecule/*/molecule.yml; do \
 		$(VENV)/bin/molecule destroy -s "$$(basename "$$(dirname "$$f")")" || true; done; fi
 	rm -rf $(VENV) $(VENV218) $(VENVAWX) .collections .cache tests/output .pytest_cache reports iser-ofed-reports
