@@ -310,8 +310,8 @@ def assess(facts: Dict[str, Any], inputs: Dict[str, Any], verdict: Dict[str, Any
     else:
         text = "; ".join(steps) or "nothing to do"
     if drift_items:
-        text += "; fix the drift (%s)" % ", ".join("%s %s" % (_str(i.get("code")), _str(i.get("kernel")))
-                                                 for i in drift_items)
+        fixes = ["%s %s" % (_str(i.get("code")), _str(i.get("kernel"))) for i in drift_items]
+        text += "; fix the drift (%s)" % ", ".join(fixes)
     return {"blockers": blockers, "warnings": warnings, "next": text}
 
 

@@ -102,7 +102,7 @@ def test_a_running_installer_of_a_dead_run_is_followed_to_its_end(tmp_path):
 
 def job_finished(tmp, _log=None):
     """Wait until async_wrapper has written the job's result (its file holds the result, not 'started')."""
-    for _ in range(240):
+    for _attempt in range(240):
         files = os.listdir(tmp / "async") if (tmp / "async").is_dir() else []
         if files:
             with open(tmp / "async" / files[0], encoding="utf-8") as handle:
