@@ -5,6 +5,7 @@ the evidence prepare's site_runs.py kept: the check-mode run, the killed run).""
 from __future__ import annotations
 
 import json
+import shlex
 import os
 
 import testinfra
@@ -149,6 +150,8 @@ def test_killed_run_was_resumed_without_redoing_finished_stages():
     assert manifest["state"] == "complete"
     files = [e for e in manifest["entries"] if e["type"] == "file"]
     assert files
-    sums = h.check_output("cd %s/files && sha256sum %s", qdir, " ".join(e["path"] for e in files))
+    # One quoted argument per file (check_output would quote a joined list as a single file name).
+    sums = h.check_output("cd %s/files && sha256sum -- " % shlex.quote(qdir)
+                          + " ".join(shlex.quote(e["path"]) for e in files))
     got = {line.split()[1]: line.split()[0] for line in sums.splitlines()}
     assert got == {e["path"]: e["sha256"] for e in files}
