@@ -24,6 +24,7 @@ import os
 import re
 
 from ansible_collections.iser.ofed.plugins.module_utils._journal import JournalError, load_journal
+from ansible_collections.iser.ofed.plugins.module_utils._kernel import read_file
 from ansible_collections.iser.ofed.plugins.module_utils._modules_dep import (
     is_module_file, module_name_from_path, parse_modules_dep)
 from ansible_collections.iser.ofed.plugins.module_utils._quarantine import (
@@ -56,17 +57,6 @@ def _item(code: str, kernel: str | None, msg: str, fix: str) -> dict:
 
 def _error(code: str, msg: str) -> dict:
     return {"code": code, "msg": msg}
-
-
-def _read(path: str, errors: list[dict]) -> str | None:
-    if not os.path.lexists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.read()
-    except OSError as exc:
-        errors.append(_error("FILE_UNREADABLE", "cannot read %s: %s" % (path, exc.strerror or exc)))
-        return None
 
 
 # ----------------------------------------------------------------------------------------------- kernels
@@ -181,7 +171,7 @@ def assess_kernel(modules_root: str, kernel: str, running: str, target: str, ref
     found = ofed_modules(modules_dir)
     entry["ofed_modules"] = len(found)
     entry["ofed_dirs"] = _top_dirs(list(found.values()))
-    entry["modules_dep"] = resolved_by_modules_dep(_read(os.path.join(modules_dir, "modules.dep"), errors))
+    entry["modules_dep"] = resolved_by_modules_dep(read_file("/", os.path.join(modules_dir, "modules.dep"), errors))
     if not stack.get("flavor"):
         entry["status"] = NO_STACK
         return entry, []
