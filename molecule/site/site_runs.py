@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Controller-side runs of iser.ofed.site for the Molecule site scenario (prepare.yml calls it).
 
-``check``: on the fresh host (the bundle staged by a validate-only run), snapshot the host (file tree with
+``check``: on the fresh host (nothing staged yet), snapshot the host (file tree with
 sizes, modes and mtimes; the package list; the journal; the lock), run ``ansible-playbook --check --diff
 iser.ofed.site``, snapshot again, and keep the evidence: rc, output, both snapshots' differences, the report.
+
+``refuse <case>``: a site run with a wrong input of a later stage (REFUSALS): the same snapshots around it, the
+journal and the host's report record (it must be refused after validate, before anything destructive).
 
 ``interrupt``: start ``ansible-playbook iser.ofed.site`` in its own session, wait until the host's journal shows
 the installer's background job, then kill the whole run (SIGKILL to the process group: the controller dies,
@@ -92,6 +95,27 @@ def check(name: str, inventory: str, evidence_dir: str, report_dir: str) -> int:
     return 0
 
 
+# Wrong inputs of later stages, each given to one site run: refused right after validate, before ib_unload or
+# stock_purge touch the host. package: an ofed.conf key the bundle does not know (ofed_install's own checks);
+# argspec: a value finalize's argument spec rejects (finalize runs last, its spec is checked first).
+REFUSALS = {
+    "package": '{"ofed_install_packages_add": ["bogus-pkg"]}',
+    "argspec": '{"finalize_reboot_timeout": "soon"}',
+}
+
+
+def refuse(name: str, inventory: str, evidence_dir: str, report_dir: str, case: str) -> int:
+    before = snapshot(name)
+    proc = subprocess.run(playbook(inventory, "-e", REFUSALS[case]), capture_output=True, text=True, check=False)
+    after = snapshot(name)
+    with open(os.path.join(report_dir, name + ".site.json"), encoding="utf-8") as handle:
+        record = json.load(handle)
+    write(evidence_dir, "refuse-" + case, {"rc": proc.returncode, "output": proc.stdout + proc.stderr,
+                                   "diff": differences(before, after), "journal": journal_of(name),
+                                   "record": record})
+    return 0
+
+
 def journal_of(name: str) -> dict:
     text = podman(name, "cat", STATE + "/journal.json", check=False)
     try:
@@ -132,14 +156,16 @@ def interrupt(name: str, inventory: str, evidence_dir: str, timeout: int = 3600)
 
 
 def main(argv: list) -> int:
-    if len(argv) < 2 or argv[1] not in ("check", "interrupt"):
-        print("usage: site_runs.py check|interrupt <container>", file=sys.stderr)
+    if len(argv) < 2 or argv[1] not in ("check", "refuse", "interrupt"):
+        print("usage: site_runs.py check|refuse|interrupt <container> [package|argspec]", file=sys.stderr)
         return 2
     eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     evidence = os.path.join(eph, "evidence")
     if argv[1] == "check":
         return check(argv[2], inventory, evidence, os.path.join(eph, "reports"))
+    if argv[1] == "refuse":
+        return refuse(argv[2], inventory, evidence, os.path.join(eph, "reports"), argv[3])
     return interrupt(argv[2], inventory, evidence)
 
 

@@ -176,7 +176,8 @@ def site_prediction(raw: Any) -> List[Dict[str, Any]]:
     ``raw`` holds what the roles left in check mode (absent keys: the stage did not get that far):
     ``build_prereqs_packages``, ``ib_unload`` (``manageable``, ``reason``, ``result``: iser.ofed.ib_modules'
     answer, ``units``: masks planned), ``stock_purge`` (iser.ofed.stock_modules' answer), ``ofed_install``
-    (the installer plan: changed, cmd, reason), ``iscsi_scst`` (up_to_date, source, flavor, kernel).
+    (the installer plan: changed, cmd, reason; or ``unstaged``: the bundle directory nothing has unpacked yet),
+    ``iscsi_scst`` (up_to_date, source, flavor, kernel).
     """
     raw = {k: ({} if isinstance(v, dict) and v.get("skipped") else v) for k, v in _dict(raw).items()}
     out: List[Dict[str, Any]] = []
@@ -205,7 +206,10 @@ def site_prediction(raw: Any) -> List[Dict[str, Any]]:
                     "relies_on": "ib_unload's unload, predicted, not done: in check mode nothing was unloaded"})
     inst = _dict(raw.get("ofed_install"))
     if inst:
-        if inst.get("changed"):
+        if inst.get("unstaged"):
+            would = ("run the installer of the bundle iser.ofed.validate unpacks into %s (not unpacked yet, and "
+                     "check mode unpacks nothing: the exact command is not known)" % inst["unstaged"])
+        elif inst.get("changed"):
             would = "run %s: %s" % (" ".join(str(c) for c in inst.get("cmd") or []) or "the installer",
                                     inst.get("reason") or "")
         elif inst.get("reason"):

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify of the site scenario, read from the container itself (journal, dpkg, the quarantine, the installed
 SCST modules for the image's kernel) and from the controller (the fleet report, the refused second run, and
-the evidence prepare's site_runs.py kept: the check-mode run, the killed run)."""
+the evidence prepare's site_runs.py kept: the check-mode run, the refused runs, the killed run)."""
 from __future__ import annotations
 
 import json
-import shlex
 import os
+import shlex
 
+import pytest
 import testinfra
 
 NAME = "iser-ofed-site-mlnx"
@@ -110,10 +111,37 @@ def test_check_mode_changed_nothing_and_reported_predictions():
     assert by["ib_unload"]["would"].startswith("not unload modules (")  # a container: /proc/modules is the host's
     assert "kernel/drivers/infiniband" in by["stock_purge"]["would"] and "files" in by["stock_purge"]["would"]
     assert "predicted" in by["stock_purge"]["relies_on"]
-    assert "mlnxofedinstall" in by["ofed_install"]["would"] and by["ofed_install"]["would"].startswith("run ")
+    # A fresh host: check mode unpacks nothing, so ofed_install names the directory validate unpacks into.
+    assert by["ofed_install"]["would"].startswith("run the installer of the bundle iser.ofed.validate unpacks into /")
+    assert "MLNX_OFED_LINUX-5.0-2.1.8.0" in by["ofed_install"]["would"]
     assert by["iscsi_scst"]["would"].startswith("build ")
     assert "Check mode: nothing was changed" in ev["markdown"]
     assert "## %s: predictions (check mode)" % NAME in ev["markdown"]
+
+
+REFUSED = {
+    "package": ["ofed_install_packages_add: unknown ofed.conf key 'bogus-pkg'", "drop it from ofed_install_packages_add"],
+    "argspec": ["finalize_reboot_timeout", "soon"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_wrong_later_input_refused_before_anything_destructive(case):
+    ev = evidence("refuse-" + case)
+    assert ev["rc"] != 0, ev["output"][-3000:]
+    rec = ev["record"]
+    assert rec["status"] == "refused" and rec["stage"] == "validate", rec
+    for piece in REFUSED[case]:
+        assert piece in rec["msg"], rec["msg"]
+    assert "Finalization of task args" not in rec["msg"], rec["msg"]  # the check's own words, not Ansible's wrapping
+    # Validate staged the bundle (its one allowed change); nothing else: no package, no quarantine, no lock,
+    # no file under /lib/modules, and the journal holds no stage after validate and no transaction.
+    diff = ev["diff"]
+    assert not (diff["packages"] or diff["lock"] or diff["quarantine"]), diff
+    assert not [p for p in diff["added"] + diff["removed"] + diff["changed"] if p.startswith("/lib/modules")], diff
+    stages = ev["journal"].get("stages", {})
+    assert not {s for s in stages if s.split("@")[0] in ("site", "ib_unload", "stock_purge", "ofed_install")}, stages
+    assert stages["validate"]["status"] == "done"
 
 
 def test_killed_run_was_resumed_without_redoing_finished_stages():

@@ -179,3 +179,7 @@ def test_predictions_skip_stages_that_did_not_plan():
     assert unload[0]["would"] == "unload ib_isert, ib_core; mask nothing"
     inst = sr.site_prediction({"ofed_install": {"changed": False, "reason": "MLNX_OFED 5.0-2.1.8.0 is installed"}})
     assert inst[0]["would"] == "not run the installer: MLNX_OFED 5.0-2.1.8.0 is installed"
+    staged_later = sr.site_prediction({"ofed_install": {"unstaged": "/var/tmp/iser-ofed/MLNX_OFED_LINUX-5.0"}})
+    assert staged_later[0]["would"].startswith(
+        "run the installer of the bundle iser.ofed.validate unpacks into /var/tmp/iser-ofed/MLNX_OFED_LINUX-5.0 (")
+    assert "predicted" in staged_later[0]["relies_on"]
