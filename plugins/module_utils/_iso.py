@@ -280,3 +280,22 @@ def convert(iso_path: str, dest_dir: str, find_root: Callable[[List[str]], Optio
                 os.unlink(tmp)
         result.update(members=members, sha256=sha256_file(archive))
         return result
+
+
+def run(src: str, dest: str, find_root: Callable[[List[str]], Optional[str]], check_mode: bool) -> Dict[str, Any]:
+    """What ``iser.ofed.ofed_bundle_iso`` returns (module and action alike): ``convert``'s result with a diff, or
+    ``failed`` and ``msg``."""
+    if not os.path.isfile(src):
+        return {"failed": True, "changed": False, "src": src,
+                "msg": "ISO image %s does not exist (on the host the conversion runs on: the controller)" % src}
+    try:
+        result = convert(src, dest, find_root, check_mode=check_mode)
+    except IsoError as exc:
+        return {"failed": True, "changed": False, "src": src, "msg": str(exc)}
+    except OSError as exc:
+        return {"failed": True, "changed": False, "src": src,
+                "msg": "cannot write the converted archive under %s: %s" % (dest, exc.strerror or exc)}
+    if result["changed"]:
+        result["diff"] = {"before": {"path": result["archive"], "state": "absent"},
+                          "after": {"path": result["archive"], "state": "file"}}
+    return result

@@ -25,15 +25,17 @@ description:
     an image without Rock Ridge, an image without a bundle (none of C(.mlnx), C(BUILD_ID),
     C(docs/OFED_release_notes.txt), C(mlnxofedinstall), C(install.pl) at its root or one directory down),
     C(pycdlib) missing.
-  - Meant for the controller (C(delegate_to: localhost)), where C(iser.ofed.validate) runs it once for the fleet.
+  - Runs on the controller, in the Python that runs Ansible (an action plugin), where C(iser.ofed.validate) runs it
+    once for the fleet; O(src) and O(dest) are controller paths whatever host the task is for, and the interpreter
+    set for localhost (C(ansible_python_interpreter)) does not matter.
 author:
   - iser.ofed contributors (!UNKNOWN)
 requirements:
-  - pycdlib (Python package, on the host the module runs on; tested with 1.22.0)
+  - pycdlib (Python package, on the controller; tested with 1.22.0)
 options:
   src:
     description:
-      - The ISO image, on the host the module runs on.
+      - The ISO image, on the controller.
     type: path
     required: true
   dest:
@@ -43,6 +45,7 @@ options:
     required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
     support: full
@@ -52,6 +55,13 @@ attributes:
     details: The archive's path, absent before a conversion.
   platform:
     platforms: posix
+  action:
+    support: full
+    details: The conversion runs on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 seealso:
   - module: iser.ofed.ofed_release_check
 """
@@ -61,7 +71,6 @@ EXAMPLES = r"""
   iser.ofed.ofed_bundle_iso:
     src: /srv/ofed/MLNX_OFED_LINUX-5.8-3.0.7.0-ubuntu22.04-x86_64.iso
     dest: ~/.cache/iser-ofed/bundles
-  delegate_to: localhost
   run_once: true
   register: iser_ofed_iso
 
@@ -99,8 +108,6 @@ members:
   sample: 36
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils import _bundle
@@ -115,19 +122,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    src = module.params["src"]
-    if not os.path.isfile(src):
-        module.fail_json(msg="ISO image %s does not exist (on the host the module runs on)" % src)
-    try:
-        result = _iso.convert(src, module.params["dest"], _bundle.find_root, check_mode=module.check_mode)
-    except _iso.IsoError as exc:
-        module.fail_json(msg=str(exc), src=src)
-    except OSError as exc:
-        module.fail_json(msg="cannot write the converted archive under %s: %s" % (module.params["dest"],
-                                                                                 exc.strerror or exc), src=src)
-    if result["changed"]:
-        result["diff"] = {"before": {"path": result["archive"], "state": "absent"},
-                          "after": {"path": result["archive"], "state": "file"}}
+    result = _iso.run(module.params["src"], module.params["dest"], _bundle.find_root, check_mode=module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -85,7 +85,7 @@ def setup(tmp_path_factory):
     thread.join(10)
 
 
-def run(setup, cases, *args):
+def run(setup, cases, *args, interpreter=sys.executable):
     """One ansible-playbook run, one play per case: tgz (path), iso (path), url (ISO by URL + checksum)."""
     sources = {
         "tgz": "    iser_ofed_bundle_path: %s" % setup["tgz"],
@@ -99,7 +99,7 @@ def run(setup, cases, *args):
     book = work / ("play-%s.yml" % "-".join(cases))
     book.write_text("\n".join(PLAY.format(case=c, kernel=setup["kernel"], work=work, source=sources[c]) for c in cases))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+               ANSIBLE_PYTHON_INTERPRETER=interpreter, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
     env.pop("ANSIBLE_CONFIG", None)
     result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), *args, str(book)],
                             capture_output=True, text=True, env=env, cwd=str(work), timeout=540, check=False)
@@ -176,8 +176,13 @@ def test_a_second_run_converts_and_downloads_nothing(setup, first):
 
 
 def test_check_mode_on_a_fresh_host_writes_nothing_there(setup, first):
+    """Also with a Python for the hosts (and localhost) that has no pycdlib: the conversion runs in the
+    controller's own Python (action plugin), as in an EE whose inventory names /usr/bin/python3."""
     work = setup["work"]
-    out = run(setup, ["check"], "--check")
+    system = "/usr/bin/python3"
+    probe = subprocess.run([system, "-c", "import pycdlib"], capture_output=True, text=True, check=False)
+    assert probe.returncode != 0, "this test needs a Python without pycdlib at %s" % system
+    out = run(setup, ["check"], "--check", interpreter=system)
     assert task_status(out, CONVERT) == ["changed"]  # the controller cache is filled in check mode too
     assert not (work / "check" / "state").exists()
     assert (work / "check" / "cache" / ("iso-" + setup["checksum"].split(":")[1]) / (NAME + ".tgz")).is_file()
