@@ -18,7 +18,7 @@ description:
     C(.tgz) like any bundle archive.
   - File modes (C(mlnxofedinstall) and the scripts stay executable) and symlinks come from the image's Rock Ridge
     records; owners are root; times are the image's. The same image always gives the same bytes.
-  - The archive is keyed by the image's sha256. When it is already there, nothing is converted (RV(changed=false)).
+  - The archive is keyed by the image's sha256. When it is already there, nothing is converted (C(changed=false)).
     A new archive is written under a temporary name and renamed, so an interrupted run leaves nothing that looks
     done.
   - Refused with the reason and the fix - an image shorter than it declares (truncated download), a corrupt image,

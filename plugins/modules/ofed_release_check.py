@@ -37,9 +37,9 @@ description:
   - "The module reads the bundle on the host it runs on. To check a bundle kept on the controller, run it with
     C(delegate_to: localhost) and pass the target host's facts (O(kernel), O(distribution),
     O(distribution_version), O(arch)) explicitly."
-  - An ISO 9660 image (C(.iso), as MLNX_OFED is also published) is read without mounting it, through its Rock Ridge
-    names, with the Python package C(pycdlib), which must be installed where the module runs (the controller, with
-    C(delegate_to: localhost)); without it the module fails naming the package and the fix.
+  - "An ISO 9660 image (C(.iso), as MLNX_OFED is also published) is read without mounting it, through its Rock
+    Ridge names, with the Python package C(pycdlib), which must be installed where the module runs (the controller,
+    with C(delegate_to: localhost)); without it the module fails naming the package and the fix."
 author:
   - iser.ofed contributors (!UNKNOWN)
 options:
