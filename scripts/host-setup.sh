@@ -11,9 +11,11 @@ set -euo pipefail
 
 # podman + runc run the test bed; debootstrap builds its images; dpkg-dev and rpm build and query test
 # packages; python3-venv, git, make run the tooling; shellcheck lets ansible-test sanity check shell scripts;
-# qemu-system-x86, qemu-utils, e2fsprogs, openssh-client build and reach the real-kernel VM (make vm).
+# qemu-system-x86, qemu-utils, e2fsprogs, openssh-client build and reach the real-kernel VM (make vm);
+# xorriso writes the ISO images of the fixture bundle the unit tests read (the collection itself reads them with
+# the pure-Python pycdlib, no system tool).
 PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs dpkg-dev rpm python3-venv git make shellcheck
-    qemu-system-x86 qemu-utils e2fsprogs openssh-client)
+    qemu-system-x86 qemu-utils e2fsprogs openssh-client xorriso)
 CONF=/etc/containers/containers.conf
 
 log() { printf '[host-setup] %s\n' "$*"; }

@@ -5,8 +5,9 @@
 One pass over the bundle records every file's relative path (from the bundle root) and keeps the text of
 the few small files the release check needs (``.mlnx``, ``.arch``, ``distro``, ``BUILD_ID``,
 ``docs/OFED_release_notes.txt``, ``Packages`` indexes, ``.supported_kernels``...). Archives are read with
-``tarfile`` member by member (nothing is written to disk). ``.iso`` images are refused with a clear
-message: reading ISO 9660 needs a tool or a mount, not the standard library.
+``tarfile`` member by member (nothing is written to disk). ISO 9660 images (``.iso``, as the vendor also
+publishes MLNX_OFED) are read without mounting through ``_iso`` (Rock Ridge names; needs ``pycdlib``, on the
+controller).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import posixpath
 import tarfile
 import zlib
 from typing import Callable, Dict, List, Optional, Tuple
+
+from ansible_collections.iser.ofed.plugins.module_utils import _iso
 
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 # Basenames whose text is kept (the release check reads nothing else).
@@ -35,8 +38,8 @@ class Bundle:
 
     def __init__(self, path: str, kind: str, root: str, files: List[str], texts: Dict[str, str]) -> None:
         self.path = path
-        self.kind = kind  # "directory" or "archive"
-        self.root = root  # the bundle root inside the directory/archive ("" = the top)
+        self.kind = kind  # "directory", "archive" or "iso"
+        self.root = root  # the bundle root inside the directory/archive/image ("" = the top)
         self.files = files  # relative to root, "/"-separated, sorted
         self.texts = texts  # relative path -> text
 
@@ -49,7 +52,7 @@ class Bundle:
     def describe(self, rel: str = "") -> str:
         """A human-readable location: ``/x/B.tgz:MLNX_OFED_LINUX-5.0/.mlnx`` or ``/x/B/.mlnx``."""
         inner = posixpath.join(self.root, rel) if rel else self.root
-        if self.kind == "archive":
+        if self.kind in ("archive", "iso"):
             return "%s:%s" % (self.path, inner) if inner else self.path
         return os.path.join(self.path, inner) if inner else self.path
 
@@ -62,15 +65,21 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _find_root(paths: List[str]) -> str:
-    """The shallowest directory (depth 0 or 1) holding a root marker; ``""`` when none is found."""
+def find_root(paths: List[str]) -> Optional[str]:
+    """The shallowest directory (depth 0 or 1) holding a root marker; ``None`` when none is found."""
     present = set(paths)
     candidates = [""] + sorted({p.split("/", 1)[0] for p in paths if "/" in p})
     for cand in candidates:
         prefix = cand + "/" if cand else ""
         if any(prefix + marker in present for marker in ROOT_MARKERS):
             return cand
-    return ""
+    return None
+
+
+def _find_root(paths: List[str]) -> str:
+    """As ``find_root``, ``""`` when none is found (the release check then says what is missing)."""
+    root = find_root(paths)
+    return "" if root is None else root
 
 
 def _relativize(root: str, files: List[str], texts: Dict[str, str]) -> Tuple[List[str], Dict[str, str]]:
@@ -140,17 +149,37 @@ def read_archive(path: str, wanted: Callable[[str], bool] = _wanted) -> Bundle:
     return Bundle(path, "archive", root, rel_files, rel_texts)
 
 
+def read_iso(path: str, wanted: Callable[[str], bool] = _wanted) -> Bundle:
+    """Read an ISO 9660 image (Rock Ridge names) as ``read_archive`` reads a tar: paths and wanted texts."""
+    files: List[str] = []
+    texts: Dict[str, str] = {}
+    try:
+        with _iso.IsoImage(path) as image:
+            for entry in image.entries():
+                if entry.kind == "dir":
+                    continue
+                files.append(entry.path)
+                if entry.kind == "file" and wanted(entry.path) and entry.size <= MAX_TEXT_BYTES:
+                    texts[entry.path] = _decode(image.read(entry.path))
+    except _iso.IsoError as exc:
+        raise BundleError(str(exc))
+    if not files:
+        raise BundleError("%s is an empty ISO image: expected an OFED or MLNX_OFED bundle inside" % path)
+    root = _find_root(files)
+    rel_files, rel_texts = _relativize(root, files, texts)
+    return Bundle(path, "iso", root, rel_files, rel_texts)
+
+
 def read_bundle(path: str) -> Bundle:
-    """Read ``path`` (directory, ``.tgz``/``.tar.gz``/``.tar``/``.tar.*``); ``BundleError`` on any problem."""
+    """Read ``path`` (directory, ``.tgz``/``.tar.gz``/``.tar``/``.tar.*``, ``.iso``); ``BundleError`` on any
+    problem."""
     if not os.path.exists(path):
         raise BundleError("bundle %s does not exist (on the host the module runs on; use delegate_to: localhost "
                           "to read a bundle on the controller)" % path)
     if os.path.isdir(path):
         return read_directory(path)
-    if path.lower().endswith(".iso"):
-        raise BundleError("%s is an ISO image, which this module cannot read without mounting it: mount it "
-                          "(mount -o loop,ro %s /mnt/ofed) and pass the mount point as bundle, or use the .tgz "
-                          "bundle of the same release" % (path, path))
     if not os.access(path, os.R_OK):
         raise BundleError("bundle %s is not readable by the user the module runs as" % path)
+    if path.lower().endswith(".iso") or _iso.is_iso_image(path):
+        return read_iso(path)
     return read_archive(path)

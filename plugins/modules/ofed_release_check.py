@@ -11,9 +11,10 @@ module: ofed_release_check
 short_description: Check that an OFED or MLNX_OFED bundle supports a kernel, distro and architecture
 version_added: "0.1.0"
 description:
-  - Reads an OFED (OpenFabrics) or MLNX_OFED bundle, either an unpacked directory or a C(.tgz)/C(.tar.gz)/C(.tar)
-    archive (read member by member with Python's C(tarfile); nothing is extracted), and says whether it supports
-    the target kernel, distro and CPU architecture, with the matching evidence or the reason it does not.
+  - Reads an OFED (OpenFabrics) or MLNX_OFED bundle, an unpacked directory, a C(.tgz)/C(.tar.gz)/C(.tar) archive
+    (read member by member with Python's C(tarfile); nothing is extracted) or an C(.iso) image, and says whether
+    it supports the target kernel, distro and CPU architecture, with the matching evidence or the reason it does
+    not.
   - "Classic OFED: section C(1.2 Supported Platforms and Operating Systems) of C(docs/OFED_release_notes.txt)
     (OFED 1.3 to 4.17 formats). A kernel matches a row C(exact)ly when it equals the row's kernel, also once a
     flavour or architecture suffix (C(.ELsmp), C(-smp), C(-default), C(-generic), C(.x86_64)...) is removed
@@ -36,14 +37,17 @@ description:
   - "The module reads the bundle on the host it runs on. To check a bundle kept on the controller, run it with
     C(delegate_to: localhost) and pass the target host's facts (O(kernel), O(distribution),
     O(distribution_version), O(arch)) explicitly."
-  - ISO images (C(.iso)) cannot be read without mounting them; mount one read-only and pass the mount point.
+  - "An ISO 9660 image (C(.iso), as MLNX_OFED is also published) is read without mounting it, through its Rock
+    Ridge names, with the Python package C(pycdlib), which must be installed where the module runs (the controller,
+    with C(delegate_to: localhost)); without it the module fails naming the package and the fix."
 author:
   - iser.ofed contributors (!UNKNOWN)
 options:
   bundle:
     description:
       - Path of the bundle, on the host the module runs on. A directory (the unpacked bundle or a directory
-        holding it one level down) or a tar archive (C(.tgz), C(.tar.gz), C(.tar), C(.tar.xz), C(.tar.bz2)).
+        holding it one level down), a tar archive (C(.tgz), C(.tar.gz), C(.tar), C(.tar.xz), C(.tar.bz2)) or an
+        ISO 9660 image (C(.iso)).
     type: path
     required: true
   kernel:
@@ -204,7 +208,8 @@ bundle_arch:
   elements: str
   sample: [x86_64]
 bundle:
-  description: Where the bundle was read (C(kind) is V(directory) or V(archive); C(root) the bundle's directory inside).
+  description: Where the bundle was read (C(kind) is V(directory), V(archive) or V(iso); C(root) the bundle's directory
+    inside).
   returned: success
   type: dict
   sample: {path: /srv/MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64.tgz, kind: archive,

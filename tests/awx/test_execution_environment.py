@@ -128,11 +128,16 @@ def test_the_galaxy_stage_installs_the_collection_from_the_context(built, tmp_pa
     # ansible-builder's own introspection (the builder stage) finds the collection's system dependencies.
     introspect = _run([sys.executable, str(build_dir / "scripts" / "introspect.py"), "introspect", str(target),
                        "--user-bindep", str(build_dir / "bindep.txt"),
-                       "--write-bindep", str(tmp_path / "bindep.out")])
+                       "--write-bindep", str(tmp_path / "bindep.out"), "--write-pip", str(tmp_path / "pip.out")])
     assert introspect.returncode == 0, introspect.stdout + introspect.stderr
     combined = (tmp_path / "bindep.out").read_text(encoding="utf-8")
     assert re.search(r"^openssh-clients \[platform:rpm\]\s+# from collection iser\.ofed$", combined, re.M), combined
     assert re.search(r"^git-core \[platform:rpm\]\s+# from collection user$", combined, re.M), combined
+    # and its Python requirements (requirements.txt: pycdlib reads .iso bundles on the controller), pinned as
+    # the collection is tested
+    pip = (tmp_path / "pip.out").read_text(encoding="utf-8")
+    pycdlib = _pin("requirements/dev.txt", "pycdlib")
+    assert re.search(rf"^pycdlib=={re.escape(pycdlib)}\s+# from collection iser\.ofed$", pip, re.M), pip
 
 
 def test_ansible_builder_create_refuses_a_broken_definition(built, tmp_path):

@@ -27,8 +27,6 @@ REFUSED = {
     "url_without_checksum": ("Check the bundle checksum",
                              ["iser_ofed_bundle_checksum (role variable validate_bundle_checksum) is ''",
                               "a bundle URL needs it", "give it as <algorithm>:<hex digest>"]),
-    "iso": ("Check the bundle file name",
-            ["is an ISO image", "mount -o loop,ro", "set iser_ofed_bundle_path to the mount point"]),
     "url_wrong_checksum": ("Refuse a bundle URL that cannot be fetched with its checksum",
                            ["iser_ofed_bundle_url 'file://", "/OFED-1.5.tgz' could not be fetched",
                             "iser_ofed_bundle_checksum 'sha256:" + "0" * 64, "did not match",
