@@ -11,6 +11,8 @@
   ``dnf --assumeno install`` result → ``{ok, install, remove, errors, problems}``.
 * ``repo_apt_update_errors(stderr)``, ``repo_dkms_status(stdout)``, ``repo_dkms_verdict(rows, kernel)``,
   ``repo_scripts_release(version)``, ``repo_package_plan(packages, family)``, ``repo_kernel_hook()``.
+* ``repo_apt_madison(stdout)``, ``repo_restore_plan(replaced, dpkg_rows, offers)``: what rollback can put back
+  of the packages a repository install replaced.
 """
 from __future__ import annotations
 
@@ -67,4 +69,6 @@ class FilterModule:
             "repo_dpkg_rows": _repo.parse_dpkg_rows,
             "repo_packages_to_install": _repo.packages_to_install,
             "repo_kernel_hook": lambda _ignored=None: _repo.kernel_hook(),
+            "repo_apt_madison": _repo.parse_apt_madison,
+            "repo_restore_plan": _repo.restore_plan,
         }

@@ -299,3 +299,42 @@ def packages_to_install(wanted: Dict[str, str], installed: Dict[str, Dict[str, s
         if not (row.get("status", "").startswith("ii") and row.get("version") == version):
             todo[name] = version
     return todo
+
+
+def parse_apt_madison(stdout: str) -> Dict[str, List[Dict[str, str]]]:
+    """``apt-cache madison <names>`` → ``{name: [{version, source}]}``: the versions the host's apt sources
+    offer (the dpkg status alone is not a source: an installed-only version is not listed)."""
+    offers: Dict[str, List[Dict[str, str]]] = {}
+    for line in (stdout or "").splitlines():
+        fields = [field.strip() for field in line.split("|")]
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            continue
+        offers.setdefault(fields[0], []).append({"version": fields[1], "source": fields[2]})
+    return offers
+
+
+def restore_plan(replaced: Dict[str, str], installed: Dict[str, Dict[str, str]],
+                 offers: Dict[str, List[Dict[str, str]]]) -> Dict[str, Any]:
+    """What rollback can put back of the packages a repository install replaced (``{name: old version}``,
+    from the journal), given ``dpkg-query`` rows (``parse_dpkg_rows``) and the host's offers
+    (``parse_apt_madison``, read after the repository was removed).
+
+    ``{install: {name: version}, restored: [names already at that version], not_restored: {name: reason}}``;
+    a package that is not installed any more is put back too (the purge may have removed it)."""
+    plan: Dict[str, Any] = {"install": {}, "restored": [], "not_restored": {}}
+    for name, version in sorted((replaced or {}).items()):
+        row = installed.get(name) or {}
+        if row.get("status", "").startswith("ii") and row.get("version") == version:
+            plan["restored"].append(name)
+            continue
+        if any(offer["version"] == version for offer in (offers or {}).get(name, [])):
+            plan["install"][name] = version
+            continue
+        have = ", ".join(sorted({offer["version"] for offer in (offers or {}).get(name, [])})) or "none"
+        now = f"{row['version']} is installed" if row.get("status", "").startswith("ii") else "it is not installed"
+        plan["not_restored"][name] = (
+            f"{name} {version} was replaced by the repository install, but none of the host's apt sources offers "
+            f"that version any more (they offer: {have}; {now}): add a source that carries it (the distribution's "
+            f"archive or snapshot.debian.org) and run apt-get install --allow-downgrades {name}={version}, or keep "
+            "the installed version")
+    return plan

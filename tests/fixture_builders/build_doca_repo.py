@@ -78,10 +78,100 @@ MTIME = 1733011200  # 2024-12-01 00:00 UTC: file mtimes and the Release Date (DO
 MAINTAINER = "Vladimir Sokolovsky <vlad@mellanox.com>"  # as in the captured MLNX_OFED control stanzas
 HOMEPAGE = "http://www.mellanox.com"
 # Real Depends of mlnx-ofed-kernel-utils (24.07 debian/control) minus lsof, which the test image lacks;
-# real Depends of mlnx-ofed-kernel-dkms is "dkms, mlnx-ofed-kernel-utils, libc6-dev, gcc": dkms and gcc
-# are not in the offline test image (and dkms would really compile), so the fixture keeps the utils only.
+# real Depends of mlnx-ofed-kernel-dkms is "dkms, mlnx-ofed-kernel-utils, libc6-dev, gcc": the fixture keeps
+# dkms (its modules really build with Debian's dkms) and drops libc6-dev and gcc (kbuild needs neither for
+# modules: the headers package brings gcc-12, and dkms itself depends on "gcc | c-compiler").
 UTILS_DEPENDS = "coreutils, pciutils, grep, procps, module-init-tools | kmod, mlnx-tools (>= 5.2.0)"
-DKMS_DEPENDS = "mlnx-ofed-kernel-utils"
+DKMS_DEPENDS = "dkms, mlnx-ofed-kernel-utils"
+
+# The DKMS source tree: a few of the modules of the vendor's dkms.conf (names and DEST_MODULE_LOCATION as in
+# the captured 5.0 dkms.conf), each a tiny REAL module that kbuild builds against the target kernel's headers.
+DKMS_MODULES = (
+    ("mlx_compat", "compat", "/kernel/compat"),
+    ("ib_core", "drivers/infiniband/core", "/kernel/drivers/infiniband/core"),
+    ("mlx5_core", "drivers/net/ethernet/mellanox/mlx5/core", "/kernel/drivers/net/ethernet/mellanox/mlx5/core"),
+    ("mlx5_ib", "drivers/infiniband/hw/mlx5", "/kernel/drivers/infiniband/hw/mlx5"),
+)
+DKMS_CONF_HEAD = """\
+# TEST FIXTURE dkms.conf of mlnx-ofed-kernel {version} (iser.ofed build_doca_repo.py): the vendor's module
+# names and locations for {count} of its modules, each a tiny module built by kbuild; not the vendor's tree.
+PACKAGE_NAME="mlnx-ofed-kernel"
+PACKAGE_VERSION="{version}"
+MAKE[0]="make -C ${{kernel_source_dir}} M=${{dkms_tree}}/${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build modules"
+CLEAN="make -C ${{kernel_source_dir}} M=${{dkms_tree}}/${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build clean"
+AUTOINSTALL=yes
+"""
+MODULE_C = """\
+// SPDX-License-Identifier: GPL-2.0
+/* TEST FIXTURE {name}.ko of mlnx-ofed-kernel {version} (iser.ofed build_doca_repo.py): loads and does nothing. */
+#include <linux/module.h>
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("iser.ofed test fixture standing in for {name} of mlnx-ofed-kernel (not NVIDIA code)");
+/* A version makes dkms install it over the kernel's own module of the same name (its version check). */
+MODULE_VERSION("{ofed}");
+
+static int __init fixture_init(void)
+{{
+\treturn 0;
+}}
+
+static void __exit fixture_exit(void)
+{{
+}}
+
+module_init(fixture_init);
+module_exit(fixture_exit);
+"""
+# dh_dkms's postinst/prerm templates (dkms 3.0.10 debian/ "template-dkms-mkdeb", as dh_dkms inserts them):
+# configure hands over to /usr/lib/dkms/common.postinst (dkms add, build and install for the kernels that have
+# headers; a failed build fails the configure), remove/upgrade runs dkms remove --all.
+DKMS_POSTINST = """\
+#!/bin/sh
+set -e
+# Automatically added by dh_dkms (template as in dkms 3.0.10); TEST FIXTURE package of iser.ofed.
+DKMS_NAME=mlnx-ofed-kernel
+DKMS_PACKAGE_NAME=$DKMS_NAME-dkms
+DKMS_VERSION={version}
+
+postinst_found=0
+
+case "$1" in
+\tconfigure)
+\t\tfor DKMS_POSTINST in /usr/lib/dkms/common.postinst /usr/share/$DKMS_PACKAGE_NAME/postinst; do
+\t\t\tif [ -f $DKMS_POSTINST ]; then
+\t\t\t\t$DKMS_POSTINST $DKMS_NAME $DKMS_VERSION /usr/share/$DKMS_PACKAGE_NAME "" $2
+\t\t\t\tpostinst_found=1
+\t\t\t\tbreak
+\t\t\tfi
+\t\tdone
+\t\tif [ "$postinst_found" -eq 0 ]; then
+\t\t\techo "ERROR: DKMS version is too old and $DKMS_PACKAGE_NAME was not"
+\t\t\techo "built with legacy DKMS support."
+\t\t\techo "You must either rebuild $DKMS_PACKAGE_NAME with legacy postinst"
+\t\t\techo "support or upgrade DKMS to a more current version."
+\t\t\texit 1
+\t\tfi
+\t;;
+esac
+exit 0
+"""
+DKMS_PRERM = """\
+#!/bin/sh
+set -e
+# Automatically added by dh_dkms (template as in dkms 3.0.10); TEST FIXTURE package of iser.ofed.
+DKMS_NAME=mlnx-ofed-kernel
+DKMS_VERSION={version}
+
+case "$1" in
+\tremove|upgrade|deconfigure)
+\t\tif [ "$(dkms status -m $DKMS_NAME -v $DKMS_VERSION)" ]; then
+\t\t\tdkms remove -m $DKMS_NAME -v $DKMS_VERSION --all
+\t\tfi
+\t;;
+esac
+exit 0
+"""
 
 COPYRIGHT = """\
 This package is a TEST FIXTURE built by tests/fixture_builders/build_doca_repo.py of the iser.ofed
@@ -132,6 +222,15 @@ def _package(work: Path, out: Path, fields: list[tuple[str, str]], files: dict[s
     return debs.finish_and_build(root, fields, MTIME, out, scripts=scripts)
 
 
+def dkms_conf() -> str:
+    """dkms.conf of the fixture mlnx-ofed-kernel: one BUILT_MODULE_* / DEST_MODULE_LOCATION per module."""
+    lines = [DKMS_CONF_HEAD.format(version=DKMS_MODULE_VERSION, count=len(DKMS_MODULES))]
+    for index, (name, loc, dest) in enumerate(DKMS_MODULES):
+        lines.append(f"BUILT_MODULE_NAME[{index}]={name}\nBUILT_MODULE_LOCATION[{index}]={loc}\n"
+                     f"DEST_MODULE_LOCATION[{index}]={dest}\n")
+    return "".join(lines)
+
+
 def build_doca_debs(work: Path, out: Path) -> list[Path]:
     """The DOCA-shaped packages, written to ``out``."""
     built = []
@@ -149,19 +248,26 @@ def build_doca_debs(work: Path, out: Path) -> list[Path]:
         "Userspace tools to restart and tune mlnx-ofed kernel modules",
         Source="mlnx-ofed-kernel", Depends=UTILS_DEPENDS, Conflicts="mlnx-en-utils", Section="net",
         Priority="optional"), {}))
-    # The dkms package: headers + Module.symvers as its DKMS build leaves them, and the emulated DKMS build.
+    # The dkms package: a real DKMS source tree (dkms.conf, Kbuild, one tiny module per DKMS_MODULES entry)
+    # with dh_dkms's maintainer scripts, plus the headers + Module.symvers the vendor's DKMS POST_BUILD leaves
+    # in /usr/src/ofa_kernel/default (shipped directly here: the SCST build reads them).
     src = f"usr/src/mlnx-ofed-kernel-{DKMS_MODULE_VERSION}"  # dkms: /usr/src/<module>-<version>
     compat_h = debs.COMPAT_H.replace("mlnx-ofed-kernel 5.0", "mlnx-ofed-kernel 24.10").replace(
         "mlnx-ofed-kernel-5.0 fixture", "mlnx-ofed-kernel-24.10 fixture")
-    # The emulated DKMS build of build_mofed_debs.py (placeholder modules per BUILT_MODULE_NAME of the captured
-    # dkms.conf, depmod; the postrm deletes them); this package ships its headers itself.
-    scripts = debs.dkms_scripts("24.10")
+    scripts = {"postinst": DKMS_POSTINST.format(version=DKMS_MODULE_VERSION),
+               "prerm": DKMS_PRERM.format(version=DKMS_MODULE_VERSION)}
     dkms_files = {
         "usr/share/dkms/modules_to_force_install/mlnx-ofed-kernel.force": ("mlnx-ofed-kernel\n", 0o644),
         f"{src}/include/linux/compat-2.6.h": (compat_h, 0o644),
+        f"{src}/dkms.conf": (dkms_conf(), 0o644),
+        f"{src}/Kbuild": ("obj-m += " + " ".join(f"{loc}/" for _n, loc, _d in DKMS_MODULES) + "\n", 0o644),
         "usr/src/ofa_kernel/default/include/linux/compat-2.6.h": (compat_h, 0o644),
         "usr/src/ofa_kernel/default/Module.symvers": (debs.MODULE_SYMVERS, 0o644),
     }
+    for name, loc, _dest in DKMS_MODULES:
+        dkms_files[f"{src}/{loc}/Kbuild"] = (f"obj-m += {name}.o\n", 0o644)
+        dkms_files[f"{src}/{loc}/{name}.c"] = (
+            MODULE_C.format(name=name, version=DKMS_MODULE_VERSION, ofed=OFED_VERSION), 0o644)
     built.append(_package(work, out, _fields(
         "mlnx-ofed-kernel-dkms", KERNEL_VERSION, "all", "DKMS support for mlnx-ofed kernel modules",
         Source="mlnx-ofed-kernel", Depends=DKMS_DEPENDS,

@@ -3,10 +3,12 @@
 
 The builder runs as a program. Layout, index and signature checks run locally (dpkg-deb, dpkg-scanpackages,
 gpgv). The apt behaviour is checked with the real apt of Debian 12 in one podman container from
-localhost/iser-ofed-debian12:latest (named iser-ofed-s2-doca-<pid>, removed afterwards), with the image's
-own sources removed so that only our file:// repositories exist. Expected messages are apt's own (seen
-in that container), not anything from plugins/. Without podman or the image these tests FAIL (the test
-bed always has both).
+localhost/iser-ofed-debian12-kernel:latest (named iser-ofed-s2-doca-<pid>, removed afterwards; it has the
+headers of its kernel, so gcc-12 and make): our file:// repositories are the only sources refreshed, the
+image's Debian sources and lists stay (apt resolves mlnx-ofed-kernel-dkms's Depends on dkms from them).
+The real-install test downloads Debian's dkms (and lsb-release) from the Debian mirror and DKMS really
+builds the fixture's modules. Expected messages are apt's own (seen in that container), not anything
+from plugins/. Without podman, the image or the Debian mirror these tests FAIL (the test bed has all three).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 BUILDER = REPO / "tests" / "fixture_builders" / "build_doca_repo.py"
-IMAGE = "localhost/iser-ofed-debian12:latest"
+IMAGE = "localhost/iser-ofed-debian12-kernel:latest"
 DOCA_REL = "doca/2.9.1/debian12/x86_64"
 LABEL = "DOCA-HOST-2.9.1"
 # name -> version, from the vendor's OFED 24.10-1.1.4 package file names and the doca-host 2.9.1-018000 build
@@ -39,6 +41,10 @@ EXPECTED = {
 }
 MNT = "/srv/fixture"
 PIN = f"Package: *\nPin: release l={LABEL}\nPin-Priority: 600\n"
+# Refresh our repositories only (sources.list.d); the image's Debian lists stay as they are (no network).
+UPDATE = "apt-get update -o Dir::Etc::SourceList=/dev/null -o APT::Get::List-Cleanup=0"
+DKMS_VERSION = "24.10.OFED.24.10.1.1.4.1"
+MODULES = ["ib_core.ko", "mlx5_core.ko", "mlx5_ib.ko", "mlx_compat.ko"]
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-scanpackages") is None or shutil.which("gpgv") is None,
                                 reason="needs dpkg-dev and gpgv (Debian/Ubuntu controller)")
@@ -151,7 +157,7 @@ def container(built):
 
 
 def apt_sources(sh, doca_key: str, distro: bool = False, pin: bool = False) -> None:
-    """Only our repositories (the image's Debian sources removed), fresh lists, optional pin."""
+    """Our repositories in sources.list.d (the image's Debian sources.list stays), their lists removed, optional pin."""
     repo = f"{MNT}/{DOCA_REL}"
     lines = [f"echo 'deb [signed-by={doca_key}] file:{repo}/ ./' > /etc/apt/sources.list.d/doca.list"]
     if distro:
@@ -159,31 +165,34 @@ def apt_sources(sh, doca_key: str, distro: bool = False, pin: bool = False) -> N
                      " > /etc/apt/sources.list.d/distro.list")
     if pin:
         lines.append(f"printf '{PIN}' > /etc/apt/preferences.d/doca")
-    script = ("rm -rf /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/* "
-              "/var/lib/apt/lists/* && " + " && ".join(lines))
+    script = ("rm -rf /etc/apt/sources.list.d/* /etc/apt/preferences.d/* /var/lib/apt/lists/_srv_* && "
+              + " && ".join(lines))
     proc = sh(script)
     assert proc.returncode == 0, proc.stderr
 
 
 def inst_lines(stdout: str) -> dict:
-    """``Inst name (version release [arch])`` lines of ``apt-get -s`` as {name: (version, release)}."""
+    """``Inst name (version release [arch])`` lines of ``apt-get -s`` as {name: (version, release)}, the fixture
+    repository's only (dkms and lsb-release come from Debian's lists)."""
     return {m.group(1): (m.group(2), m.group(3))
-            for m in re.finditer(r"^Inst (\S+) \((\S+) (\S+) \[\w+\]\)$", stdout, re.M)}
+            for m in re.finditer(r"^Inst (\S+) \((\S+) (\S+) \[\w+\]\)$", stdout, re.M)
+            if m.group(3) == f"{LABEL}:{LABEL}"}
 
 
 def test_signed_by_update_and_simulated_install_resolve(container):
     apt_sources(container, f"{MNT}/{DOCA_REL}/doca_keyring.gpg")
-    update = container("apt-get update")
+    update = container(UPDATE)
     assert update.returncode == 0, update.stdout + update.stderr
     assert "InRelease" in update.stdout and "NO_PUBKEY" not in update.stderr
     sim = container("apt-get install -s doca-ofed")
     assert sim.returncode == 0, sim.stdout + sim.stderr
     assert inst_lines(sim.stdout) == {name: (ver, f"{LABEL}:{LABEL}") for name, ver in EXPECTED.items()}
+    assert re.search(r"^Inst dkms \(\S+ Debian", sim.stdout, re.M)   # the Depends of the DKMS package
 
 
 def test_wrong_key_fails_verification_with_apts_message(container, built, tmp_path):
     apt_sources(container, f"{MNT}/distro/distro_keyring.gpg")   # signed-by the OTHER repository's key
-    update = container("apt-get update")
+    update = container(UPDATE)
     assert update.returncode == 100
     keyid = key_id(built["key"], tmp_path)
     assert ("The following signatures couldn't be verified because the public key is not available: "
@@ -195,14 +204,14 @@ def test_wrong_key_fails_verification_with_apts_message(container, built, tmp_pa
 def test_pinning_makes_doca_beat_a_higher_distro_version(container):
     key = f"{MNT}/{DOCA_REL}/doca_keyring.gpg"
     apt_sources(container, key, distro=True)
-    assert container("apt-get update").returncode == 0
+    assert container(UPDATE).returncode == 0
     policy = container("apt-cache policy libibverbs1").stdout
     assert "Candidate: 1:44.0-2" in policy            # unpinned, the higher distro version wins ...
     broken = container("apt-get install -s doca-ofed")
     assert broken.returncode == 100                    # ... and DOCA's exact-version Depends cannot be met
     assert "E: Unable to correct problems, you have held broken packages." in broken.stderr
     apt_sources(container, key, distro=True, pin=True)
-    assert container("apt-get update").returncode == 0
+    assert container(UPDATE).returncode == 0
     policy = container("apt-cache policy libibverbs1").stdout
     assert "Candidate: 2410mlnx54-1.2410068" in policy
     assert re.search(r"2410mlnx54-1\.2410068 600\n\s+600 file:" + re.escape(f"{MNT}/{DOCA_REL}"), policy)
@@ -213,8 +222,8 @@ def test_pinning_makes_doca_beat_a_higher_distro_version(container):
 
 def test_real_install_dpkg_query_and_ofed_info(container):
     apt_sources(container, f"{MNT}/{DOCA_REL}/doca_keyring.gpg", distro=True, pin=True)
-    assert container("apt-get update").returncode == 0
-    install = container("DEBIAN_FRONTEND=noninteractive apt-get install -y doca-ofed")
+    assert container(UPDATE).returncode == 0
+    install = container("DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends doca-ofed")
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr
     query = container("dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' " + " ".join(EXPECTED))
     assert query.returncode == 0, query.stderr
@@ -234,3 +243,20 @@ def test_real_install_dpkg_query_and_ofed_info(container):
     assert files.stdout == "ok\n"
     again = container("apt-get install -y doca-ofed")   # idempotent: nothing left to do
     assert "0 upgraded, 0 newly installed, 0 to remove" in again.stdout
+
+
+def test_real_dkms_built_and_installed_the_modules_then_removes_them(container):
+    # after test_real_install_dpkg_query_and_ofed_info: Debian's dkms, the image's kernel headers
+    kver = container("ls -1 /lib/modules").stdout.strip()
+    status = container("dkms status -m mlnx-ofed-kernel")
+    assert status.stdout == f"mlnx-ofed-kernel/{DKMS_VERSION}, {kver}, x86_64: installed\n", status.stdout
+    listing = container(f"ls -1 /lib/modules/{kver}/updates/dkms")
+    assert listing.stdout.split() == MODULES
+    info = container(f"modinfo -F vermagic /lib/modules/{kver}/updates/dkms/mlx5_core.ko")
+    assert info.stdout.startswith(f"{kver} SMP "), info.stdout        # built by kbuild for that kernel
+    resolved = container(f"modprobe -n -S {kver} -v mlx5_ib").stdout   # depmod: updates/dkms wins over kernel/
+    assert f"insmod /lib/modules/{kver}/updates/dkms/mlx5_ib.ko" in resolved, resolved
+    purge = container("DEBIAN_FRONTEND=noninteractive apt-get purge -y mlnx-ofed-kernel-dkms")
+    assert purge.returncode == 0, purge.stdout[-2000:] + purge.stderr
+    assert container("dkms status -m mlnx-ofed-kernel").stdout == ""   # dh_dkms prerm: dkms remove --all
+    assert container(f"ls /lib/modules/{kver}/updates/dkms").returncode != 0

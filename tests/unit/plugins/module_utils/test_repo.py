@@ -294,3 +294,42 @@ def test_packages_to_install_compares_status_and_exact_version():
     assert r.packages_to_install(wanted, rows) == {"libibverbs1": "2410mlnx54-1.2410068", "doca-ofed": "2.9.1-018000",
                                                    "mlnx-ofed-kernel-dkms": "24.10.OFED.24.10.1.1.4.1-1"}
     assert r.packages_to_install({"ofed-scripts": "24.10.OFED.24.10.1.1.4-1"}, rows) == {}
+
+
+def test_parse_apt_madison_real_host_sources():
+    offers = r.parse_apt_madison(read_fixture(CAP + "apt-cache-madison.txt"))
+    assert sorted(offers) == ["ibverbs-providers", "libibverbs1", "mlnx-tools"]   # nosuchpkg: no line at all
+    assert [o["version"] for o in offers["libibverbs1"]] == ["1:44.0-2", "2410mlnx54-1.2410068", "44.0-2"]
+    assert offers["libibverbs1"][2]["source"] == "http://deb.debian.org/debian bookworm/main amd64 Packages"
+    assert r.parse_apt_madison("") == {} and r.parse_apt_madison("N: no line with bars\n") == {}
+
+
+def test_restore_plan_puts_back_the_recorded_version_not_the_candidate():
+    offers = r.parse_apt_madison(read_fixture(CAP + "apt-cache-madison.txt"))
+    # CONSTRUCTED rows: after the purge DOCA's libibverbs1 is still installed (it was replaced, not added).
+    rows = r.parse_dpkg_rows("libibverbs1\t2410mlnx54-1.2410068\tii \n")
+    plan = r.restore_plan({"libibverbs1": "44.0-2"}, rows, offers)
+    # 44.0-2 (Debian's), although the stand-in's 1:44.0-2 sorts higher and is apt's candidate
+    assert plan == {"install": {"libibverbs1": "44.0-2"}, "restored": [], "not_restored": {}}
+
+
+def test_restore_plan_already_restored_and_removed_packages():
+    offers = r.parse_apt_madison(read_fixture(CAP + "apt-cache-madison.txt"))
+    rows = r.parse_dpkg_rows("libibverbs1\t44.0-2\tii \nibverbs-providers\t44.0-2\trc \n")
+    plan = r.restore_plan({"libibverbs1": "44.0-2", "ibverbs-providers": "44.0-2"}, rows, offers)
+    assert plan["restored"] == ["libibverbs1"]                       # a second rollback installs nothing
+    assert plan["install"] == {"ibverbs-providers": "44.0-2"}       # purged (rc): put back as well
+    assert r.restore_plan({}, rows, offers) == {"install": {}, "restored": [], "not_restored": {}}
+
+
+def test_restore_plan_names_what_no_source_offers_and_the_fix():
+    offers = r.parse_apt_madison(read_fixture(CAP + "apt-cache-madison.txt"))
+    rows = r.parse_dpkg_rows("mlnx-tools\t24.10-0.2410068\tii \n")
+    plan = r.restore_plan({"mlnx-tools": "23.10-0.2310000", "nosuchpkg": "1.0-1"}, rows, offers)
+    assert plan["install"] == {} and plan["restored"] == []
+    tools = plan["not_restored"]["mlnx-tools"]
+    assert "they offer: 24.10-0.2410068; 24.10-0.2410068 is installed" in tools
+    assert "apt-get install --allow-downgrades mlnx-tools=23.10-0.2310000" in tools
+    assert "they offer: none; it is not installed" in plan["not_restored"]["nosuchpkg"]
+    filters = f.FilterModule().filters()
+    assert filters["repo_restore_plan"]({"mlnx-tools": "x"}, {}, filters["repo_apt_madison"](""))["not_restored"]
