@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.iser.ofed.plugins.module_utils import _ofed_conf
 
@@ -23,7 +24,8 @@ def ofed_conf_package_set(base_text: Optional[str], flavor: str, release: str, a
     try:
         return _ofed_conf.package_set(flavor, str(release), base_text=base_text, base_source=base_source,
                                       add=list(add or ()), remove=list(remove or ()),
-                                      extra_known_keys=list(extra_known_keys or ()), manual=bool(manual))
+                                      extra_known_keys=list(extra_known_keys or ()),
+                                      manual=boolean(manual, strict=False))
     except _ofed_conf.OfedConfError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
