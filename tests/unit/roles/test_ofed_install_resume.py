@@ -40,7 +40,6 @@ FIRST = """\
 """
 
 
-
 def resume_tasks() -> str:
     with open(os.path.join(TASKS, "install.yml"), encoding="utf-8") as handle:
         text = handle.read()
