@@ -365,11 +365,15 @@ def failed_logs(output: str) -> List[str]:
     return paths
 
 
+# Terminal colour/cursor sequences (mlnxofedinstall and install.pl print errors in red and blue).
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 def tail(text: Optional[str], lines: int = 40) -> List[str]:
-    """The last ``lines`` non-trailing lines of ``text``."""
+    """The last ``lines`` non-trailing lines of ``text``, without terminal colour sequences."""
     if not text:
         return []
-    return text.rstrip("\n").splitlines()[-lines:]
+    return _ANSI_RE.sub("", text).rstrip("\n").splitlines()[-lines:]
 
 
 _RESTART_RE = re.compile(r"To load the new driver, run:\s*\n\s*(?P<cmd>\S*(?:openibd|mlnx-en\.d) restart)")

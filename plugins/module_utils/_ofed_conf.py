@@ -168,7 +168,7 @@ def _refuse_unknown(key: str, flavor: str, release: str, known: Sequence[str], v
 
 def package_set(flavor: str, release: str, base_text: Optional[str] = None, base_source: Optional[str] = None,
                 add: Sequence[Any] = (), remove: Sequence[Any] = (),
-                extra_known_keys: Iterable[str] = ()) -> Dict[str, Any]:
+                extra_known_keys: Iterable[str] = (), manual: bool = False) -> Dict[str, Any]:
     """Compute the ordered ``ofed.conf`` mapping.
 
     * ``flavor``: ``ofed`` (classic, ``install.pl``) or ``mlnx_ofed`` (manual selection for ``mlnxofedinstall -c``).
@@ -178,6 +178,9 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
     * ``add``: keys to select (``key`` means ``key=y``; ``key=value`` sets a value; special settings need one).
     * ``remove``: keys to deselect (written as ``key=n``).
     * ``extra_known_keys``: more keys the bundle knows (e.g. those of its other ``docs/conf/*.conf`` files).
+    * ``manual``: ``base_text`` is the user's own package selection (role variable ``ofed_install_conf``), not
+      the bundle's: a forced ``ofed-scripts=y`` is then explained by a warning for classic OFED too (MLNX_OFED
+      always warns, since any MLNX_OFED conf here is a manual selection).
 
     Returns ``{packages: [[key, value], ...], source, warnings, forced}``; raises :class:`OfedConfError` for an
     unknown key, a bad value, or a change that would break the SCST build (removing ofed-scripts or the kernel
@@ -236,9 +239,10 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
                 conf[key] = "y"
     if conf.get(OFED_SCRIPTS) != "y":
         forced.append("%s=y" % OFED_SCRIPTS)
-        if flavor == "mlnx_ofed":
-            warnings.append("ofed-scripts was added to the manual package selection although it was not "
-                            "listed: %s" % OFED_SCRIPTS_WHY)
+        if flavor == "mlnx_ofed" or manual:
+            warnings.append("ofed-scripts was added to the manual package selection (%s %s): %s" % (
+                source, "did not select it" if OFED_SCRIPTS not in conf else "set ofed-scripts=%s" % conf[OFED_SCRIPTS],
+                OFED_SCRIPTS_WHY))
         conf[OFED_SCRIPTS] = "y"
     if flavor == "ofed" or SRPT in conf or SRPT in known:
         if conf.get(SRPT) != "n":

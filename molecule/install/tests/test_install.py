@@ -92,12 +92,71 @@ def test_mlnx_ofed_info_headers_and_dkms_modules():
     assert "updates/dkms/ib_core.ko:" in h.file("/lib/modules/%s/modules.dep" % kver).content_string
 
 
+def test_mlnx_manual_selection_got_ofed_scripts_with_a_warning():
+    """ofed_install_conf listed the kernel packages only: the rendered ofed.conf (what -c got) adds
+    ofed-scripts=y, says so in its header, the installer ran with it, and the run printed the warning."""
+    h = host(MLNX)
+    selection = h.file("/root/iser-ofed-selection.conf").content_string
+    assert "ofed-scripts" not in selection
+    conf = h.file("/var/lib/iser-ofed/ofed.conf").content_string
+    body = [line for line in conf.splitlines() if line and not line.startswith("#")]
+    assert body == ["mlnx-ofed-kernel-utils=y", "mlnx-ofed-kernel-dkms=y", "ofed-scripts=y"], conf
+    assert "# package set from: ofed_install_conf /root/iser-ofed-selection.conf" in conf
+    assert "# forced here: ofed-scripts=y" in conf
+    for path in h.check_output("ls -1 /var/lib/iser-ofed/logs/installer-*.log").split():
+        cmd = re.search(r"^# cmd: (.*)$", h.file(path).content_string, re.M).group(1).split()
+        assert cmd[cmd.index("-c") + 1] == "/var/lib/iser-ofed/ofed.conf", cmd
+    with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log"), encoding="utf-8") as handle:
+        text = handle.read()
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )", text)
+    warning = ("ofed-scripts was added to the manual package selection (ofed_install_conf "
+               "/root/iser-ofed-selection.conf did not select it): iscsi-scst's Makefile reads /usr/bin/ofed_info")
+    assert any("ok: [%s] =>" % MLNX in r and warning in r for r in records), "no warning in the run's output"
+
+
 def test_mlnx_installer_ran_once_per_install():
     h = host(MLNX)
     # mlnxofedinstall makes <tmpdir>/MLNX_OFED_LINUX.<pid>.logs at every run: one in converge (idempotence
     # and check ran nothing), one when side_effect installed again after the rollback.
     logs = h.check_output("find /tmp -maxdepth 1 -name 'MLNX_OFED_LINUX.*.logs' -type d | wc -l")
     assert logs == "2", "mlnxofedinstall ran %s times" % logs
+
+
+# What iscsi-scst's Makefile computes (iscsi-scst/Makefile and srpt/Makefile of SCST; the domain note
+# scst-makefile-detection.md), run as its own shell snippets in the container: the flavour from the first line
+# of /usr/bin/ofed_info, then MOFED: the first of the DEB kernel packages dpkg -s knows and its version;
+# classic: whether rpm -q <devel> names the kernel release with '-' turned into '_'. The Makefile reads
+# `uname -r` there; a container runs the host's kernel, so the image's kernel (the target, the one the SCST
+# build is for once it runs) is used instead.
+MAKEFILE_FLAVOR = ("if [ -e /usr/bin/ofed_info ]; then /usr/bin/ofed_info 2>/dev/null | head -n1 | sed -n "
+                   "'s/^\\(MLNX_OFED\\|OFED-internal\\).*/MOFED/p;s/^OFED-.*/OFED/p'; else echo in-tree; fi")
+MAKEFILE_MOFED_DEB = ("for p in mlnx-ofed-kernel-dkms mlnx-ofed-kernel-modules; do "
+                      "if dpkg -s $p >/dev/null 2>&1; then echo $p; break; fi; done")
+MAKEFILE_CLASSIC_DEVEL = ("if rpm -q %s 2>/dev/null | grep -q $(echo %s | sed 's/-/_/g'); "
+                          "then echo true; else echo false; fi")
+SCST_EXPECTED = {"iser-ofed-inst-ofed15": ("OFED", "kernel-ib-devel", "/usr/src/ofa_kernel/include"),
+                 "iser-ofed-inst-ofed35": ("OFED", "compat-rdma-devel", "/usr/src/compat-rdma/include"),
+                 MLNX: ("MOFED", None, "/usr/src/ofa_kernel/default/include")}
+
+
+@pytest.mark.parametrize("name", sorted(SCST_EXPECTED))
+def test_scst_makefile_would_build_against_the_installed_stack(name):
+    flavor, devel, headers = SCST_EXPECTED[name]
+    h = host(name)
+    kver = h.check_output("ls -1 /lib/modules")
+    assert h.check_output(MAKEFILE_FLAVOR) == flavor
+    if flavor == "MOFED":
+        deb = h.check_output(MAKEFILE_MOFED_DEB)
+        assert deb == "mlnx-ofed-kernel-dkms"
+        version = h.check_output("dpkg-query -W -f '${Version}' %s", deb)
+        assert version == MLNX_PACKAGES[deb]  # MOFED_MAJOR.MOFED_MINOR = 5.0
+        assert h.file("/usr/src/ofa_kernel/default/Module.symvers").is_file
+    else:
+        assert h.check_output(MAKEFILE_CLASSIC_DEVEL % (devel, kver)) == "true"
+    assert h.file(headers).is_directory
+    # The role's own record (journal, from ofed_facts) agrees with what the Makefile computes.
+    journal = json.loads(h.file("/var/lib/iser-ofed/journal.json").content_string)
+    assert journal["stages"]["ofed_install"]["data"]["scst_build_flavor"] == flavor
 
 
 @pytest.mark.parametrize("name", sorted(HOSTS) + [MLNX])

@@ -17,8 +17,10 @@ import testinfra
 HOST = "iser-ofed-val-1"
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 STATE = "/var/lib/iser-ofed-val"
-MLNX = "MLNX_OFED_LINUX-5.0-2.1.8.0-skip-distro-check-x86_64.tgz"
+MLNX = "MLNX_OFED_LINUX-5.0-2.1.8.0-debian12-x86_64.tgz"
 RELEASE_CHECK = "Refuse a bundle that cannot be read or does not support the target"
+SPACE_CHECK = "Refuse when the staging, tmp or build directory is short of space"
+SMALL_TMP = "/var/tmp/iser-small"
 
 # case -> (task that refused, substrings the message must contain). Cases run in this order.
 REFUSED = {
@@ -56,9 +58,21 @@ REFUSED = {
     "headers_missing": ("Refuse when no headers package for the target kernel is installed or installable",
                         ["headers of kernel 6.1.0-999-amd64", "tried: linux-headers-6.1.0-999-amd64",
                          "Check iser_ofed_target_kernel"]),
-    "no_space": ("Refuse when the staging or tmp directory is short of space",
+    "no_space": (SPACE_CHECK,
                  ["not enough free space for MLNX_OFED_LINUX-5.0-2.1.8.0", "1073741824 MiB needed",
                   "set validate_min_free_mb"]),
+    # iser_ofed_tmp_dir on the 8 MiB tmpfs: only that directory is short (the staging directory is not).
+    "tmp_dir_short": (SPACE_CHECK,
+                      ["not enough free space for MLNX_OFED_LINUX-5.0-2.1.8.0: /var/tmp/iser-small (on "
+                       "/var/tmp/iser-small): ", " MiB free, 3072 MiB needed; (the threshold",
+                       "iser_ofed_tmp_dir (role variables validate_tmp_dir and ofed_install_tmpdir)"]),
+    "build_dir_short": (SPACE_CHECK,
+                        ["not enough free space for OFED-3.5: /var/tmp/iser-small/ofed-build (on /var/tmp/iser-small): ",
+                         " MiB free, 2048 MiB needed; (the threshold", "iser_ofed_build_dir elsewhere"]),
+    "build_dir_mlnx": ("Refuse a build directory the installer cannot use",
+                       ["iser_ofed_build_dir (role variable validate_build_dir) is '/var/tmp/ofed-build'",
+                        "MLNX_OFED_LINUX-5.0-2.1.8.0 has no --builddir option", "unset iser_ofed_build_dir",
+                        "set iser_ofed_tmp_dir"]),
     "secure_boot": ("Refuse Secure Boot without a way to sign and enroll the modules",
                     ["Secure Boot is on (/sys/firmware/efi/efivars/SecureBoot-8be4df61",
                      "Set validate_secure_boot_key and validate_secure_boot_cert", "turn Secure Boot off"]),
@@ -67,7 +81,7 @@ UNKNOWN_PACKAGE = ("Refuse the package set before ofed.conf is written",
                    ["ofed_install_packages_add: unknown ofed.conf key 'bogus-pkg' for MLNX_OFED 5.0-2.1.8.0",
                     "Unsupported package: bogus-pkg", "drop it from ofed_install_packages_add",
                     "no ofed.conf written, no installer run"])
-ORDER = list(REFUSED) + ["good", "unknown_package"]
+ORDER = list(REFUSED) + ["good", "unknown_package", "installer_fails"]
 STACK_PACKAGES = ("ofed-scripts", "mlnx-ofed-kernel-utils", "mlnx-ofed-kernel-dkms", "linux-headers-6.1.0-999-amd64")
 
 
@@ -114,7 +128,7 @@ def refused_in(result):
 def test_every_case_ran(results, state):
     assert sorted(results) == sorted(ORDER)
     # one state directory per case; unknown_package shares the good case's
-    assert sorted(state) == sorted(ORDER[:-1])
+    assert sorted(state) == sorted(c for c in ORDER if c != "unknown_package")
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
@@ -154,7 +168,7 @@ def test_good_case_passes_and_stages_the_bundle(host, state, results):
     staged = "%s/good/bundles/%s" % (STATE, MLNX)
     with open(os.path.join(EPHEMERAL, "bundles", "good", MLNX), "rb") as handle:
         assert host.file(staged).sha256sum == hashlib.sha256(handle.read()).hexdigest()
-    unpacked = host.file("%s/good/bundles/MLNX_OFED_LINUX-5.0-2.1.8.0-skip-distro-check-x86_64/.mlnx" % STATE)
+    unpacked = host.file("%s/good/bundles/MLNX_OFED_LINUX-5.0-2.1.8.0-debian12-x86_64/.mlnx" % STATE)
     assert unpacked.content_string.strip() == "5.0-2.1.8.0"
 
 
@@ -178,17 +192,49 @@ def test_controller_cache_holds_only_the_good_download():
     assert sorted(os.listdir(os.path.join(EPHEMERAL, "cache"))) == [MLNX]
 
 
-def test_no_installer_ran_and_nothing_installed(host):
+def test_nothing_installed_and_only_the_failing_installer_ran(host):
     assert not host.file("/usr/bin/ofed_info").exists
     assert not host.file("/etc/infiniband").exists
     for pkg in STACK_PACKAGES:
         status = host.run("dpkg-query -W -f '${db:Status-Abbrev}' %s", pkg)
         assert status.rc != 0 or not status.stdout.startswith("ii"), "%s is installed" % pkg
-    # install.pl makes /tmp/OFED.<pid>.logs, mlnxofedinstall <tmpdir>/MLNX_OFED_LINUX.<pid>.logs; neither ran,
-    # and nothing under the state directories is an ofed.conf or an installer log directory.
+    # install.pl makes /tmp/OFED.<pid>.logs, mlnxofedinstall <tmpdir>/MLNX_OFED_LINUX.<pid>.logs: only the
+    # installer_fails case ran one, with its --tmpdir on the small file system; nothing under the other state
+    # directories is an ofed.conf or an installer log directory.
     assert host.check_output("find /tmp -maxdepth 1 -name '*.logs'") == ""
-    assert host.check_output("find %s -name ofed.conf -o -name logs", STATE) == ""
+    assert len(host.check_output("find %s -maxdepth 1 -name 'MLNX_OFED_LINUX.*.logs'", SMALL_TMP).split()) == 1
+    assert host.check_output("find %s -path %s/installer_fails -prune -o \\( -name ofed.conf -o -name logs \\) -print",
+                             STATE, STATE) == ""
     assert not host.file("/var/lib/iser-ofed").exists
+    assert not host.file(SMALL_TMP + "/ofed-build").exists  # build_dir_short was refused before it was made
+
+
+def test_installer_failure_shows_its_tail_and_the_exit_codes_meaning(host, state, results):
+    result = results["installer_fails"]
+    assert result["failed"], "installer_fails was not refused"
+    match = re.match(r"ofed_install failed in '([^']*)': (.*)$", result["msg"] or "", re.S)
+    assert match, result["msg"]
+    task, msg = match.groups()
+    assert task.startswith("Wait for the installer"), task
+    # the module's explanation of exit 28, then the installer's own last lines (colour codes stripped)
+    assert "./mlnxofedinstall exited 28: not enough free space. What to do: free space in the tmp directory" in msg
+    assert "The installer (exit 28: not enough free space) printed last: " in msg
+    assert "Logs dir: %s/MLNX_OFED_LINUX." % SMALL_TMP in msg
+    assert re.search(r"Error: Not enough free space in %s: \d+ MB available, 200 MB required\." % SMALL_TMP, msg), msg
+    assert "\x1b[" not in msg
+    # validate passed, the failure is journaled with the tail, the exit code and its meaning
+    stages = journal(state, "installer_fails")["stages"]
+    assert stages["validate"]["status"] == "done"
+    record = stages["ofed_install"]
+    assert record["status"] == "failed"
+    data = record["data"]
+    assert (data["rc"], data["meaning"]) == (28, "not enough free space")
+    assert any(re.match(r"Error: Not enough free space in %s: " % SMALL_TMP, line) for line in data["log_tail"])
+    assert data["error"].startswith("Wait for the installer")
+    # the full output is kept under the state directory, and is what the tail was cut from
+    log = host.file(data["log"])
+    assert data["log"].startswith("%s/installer_fails/logs/installer-" % STATE) and log.is_file
+    assert data["log_tail"][-1] in log.content_string
 
 
 def test_headerless_kernel_and_secure_boot_left_as_they_were(host):

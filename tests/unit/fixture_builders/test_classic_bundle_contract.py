@@ -26,7 +26,23 @@ import build_classic_bundle as bcb  # noqa: E402  pylint: disable=wrong-import-p
 
 CAPTURED = BUILDERS / "classic_bundle" / "captured"
 IMAGE = "localhost/iser-ofed-debian12-kernel:latest"
-KVER = "6.1.0-56-amd64"
+
+
+def _image_kernel() -> str:
+    """The kernel release installed in IMAGE: the image is built from Debian's current packages, so it moves
+    with Debian's point releases (6.1.0-56-amd64, then -57...). Without podman or the image only the local tests
+    run, and any Debian 12 release string serves them."""
+    podman = shutil.which("podman")
+    if podman:
+        proc = subprocess.run([podman, "run", "--rm", IMAGE, "ls", "-1", "/lib/modules"], capture_output=True,
+                              text=True, timeout=120, check=False)
+        names = proc.stdout.split()
+        if proc.returncode == 0 and len(names) == 1:
+            return names[0]
+    return "6.1.0-56-amd64"
+
+
+KVER = _image_kernel()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KERNEL_PKGS = {"1.5": ("kernel-ib", "kernel-ib-devel", "/usr/src/ofa_kernel/include"),
                "3.5": ("compat-rdma", "compat-rdma-devel", "/usr/src/compat-rdma/include")}

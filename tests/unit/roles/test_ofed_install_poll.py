@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from playbook_run import POLL_VARS, REPO, run_playbook
+
 POLL = os.path.join(REPO, "roles", "ofed_install", "tasks", "poll.yml")
 
 PLAYBOOK = """\
@@ -21,10 +20,7 @@ PLAYBOOK = """\
   connection: local
   gather_facts: false
   vars:
-    ofed_install_poll: 1
-    ofed_install_progress_interval: 2
-    ofed_install_progress_lines: 2
-    ofed_install_timeout: {timeout}
+{poll_vars}    ofed_install_timeout: {timeout}
     __ofed_install_log: {log}
   tasks:
     - name: Start values install.yml sets
@@ -47,13 +43,8 @@ PLAYBOOK = """\
 def play(tmp_path, seconds, timeout):
     log = tmp_path / "job.log"
     book = tmp_path / "play.yml"
-    book.write_text(PLAYBOOK.format(timeout=timeout, log=log, seconds=seconds, poll=POLL))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    env.pop("ANSIBLE_CONFIG", None)
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(book)],
-                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
-    return proc, log
+    book.write_text(PLAYBOOK.format(timeout=timeout, log=log, seconds=seconds, poll=POLL, poll_vars=POLL_VARS))
+    return run_playbook(book, async_dir=tmp_path / "async"), log
 
 
 def test_progress_rounds_show_the_live_log_until_the_job_ends(tmp_path):

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from playbook_run import REPO, indented, poll_play_head, run_playbook
+
 TASKS = os.path.join(REPO, "roles", "ofed_install", "tasks")
 
 FIRST = """\
@@ -40,20 +39,6 @@ FIRST = """\
           job_started: "{{{{ now(fmt='%s') }}}}"
 """
 
-SECOND_HEAD = """\
-- name: The next run
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ofed_install_state_dir: {state}
-    ofed_install_poll: 1
-    ofed_install_progress_interval: 2
-    ofed_install_progress_lines: 2
-    ofed_install_timeout: 120
-  tasks:
-"""
-
 
 def resume_tasks() -> str:
     with open(os.path.join(TASKS, "install.yml"), encoding="utf-8") as handle:
@@ -61,18 +46,13 @@ def resume_tasks() -> str:
     start = text.index("- name: Read the journal (an installer left in the background by an earlier run?)")
     end = text.index("# The conf does not exist yet in check mode")
     body = text[start:end].replace("file: poll.yml", "file: " + os.path.join(TASKS, "poll.yml"))
-    return "\n".join(("    " + line) if line.strip() else line for line in body.splitlines()) + "\n"
+    return indented(body, 4)
 
 
 def run(tmp_path, name, text):
     book = tmp_path / name
     book.write_text(text)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    env.pop("ANSIBLE_CONFIG", None)
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(book)],
-                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+    return run_playbook(book, async_dir=tmp_path / "async")
 
 
 def scenario(tmp_path, seconds, between=None):
@@ -83,7 +63,7 @@ def scenario(tmp_path, seconds, between=None):
         between(tmp_path, log)
     tail = ('    - name: Say how it ended\n      ansible.builtin.debug:\n        msg: "ENDED rc={{ __ofed_install_result.rc'
             ' | default(\'none\') }} round={{ __ofed_install_round | default(\'none\') }}"\n')
-    second = run(tmp_path, "second.yml", SECOND_HEAD.format(state=state) + resume_tasks() + tail)
+    second = run(tmp_path, "second.yml", poll_play_head("The next run", state) + resume_tasks() + tail)
     return second, log
 
 

@@ -7,10 +7,8 @@ reads a key the stat result lacks broke check mode there)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from playbook_run import run_playbook
 
 PLAY = """\
 - name: ofed_install on a bundle directory nothing has unpacked
@@ -32,12 +30,7 @@ def run(tmp_path, *args):
     bundle = tmp_path / "staging" / "MLNX_OFED_LINUX-5.0-2.1.8.0-debian12-x86_64"
     book = tmp_path / "play.yml"
     book.write_text(PLAY.format(bundle=bundle, state=tmp_path / "state"))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    env.pop("ANSIBLE_CONFIG", None)
-    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), *args, str(book)],
-                            capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
-    return result, bundle
+    return run_playbook(book, *args), bundle
 
 
 def test_check_mode_before_the_bundle_is_unpacked_predicts_and_changes_nothing(tmp_path):

@@ -83,3 +83,20 @@ def test_mlnx_manual_selection():
                  ofed_install_packages_add=["mlnx-ofa_kernel", "mlnx-ofa_kernel-devel"])
     assert body(out) == ["mlnx-ofa_kernel=y", "mlnx-ofa_kernel-devel=y", "ofed-scripts=y"]
     assert out.startswith("# ofed.conf for MLNX_OFED 5.0-2.1.8.0")
+
+
+@pytest.mark.parametrize("manual,warned", [(True, True), ("True", True), (False, False), ("False", False)])
+def test_users_own_selection_renders_ofed_scripts_and_warns_only_when_manual(manual, warned):
+    # ansible-core 2.18 hands a fact set from "{{ ... | bool }}" over as a bool, a plain var as the string
+    # "True"/"False": both mean what they say (bool("False") would be true).
+    mine = "mlnx-ofed-kernel-utils=y\nmlnx-ofed-kernel-dkms=y\n"  # constructed: what mlnxofedinstall -p writes
+    out = render(__ofed_install_flavor="mlnx_ofed", __ofed_install_release="5.0-2.1.8.0",
+                 __ofed_install_base_conf=mine, __ofed_install_base_source="ofed_install_conf /root/my.conf",
+                 __ofed_install_manual=manual)
+    assert body(out) == ["mlnx-ofed-kernel-utils=y", "mlnx-ofed-kernel-dkms=y", "ofed-scripts=y"]
+    assert "# package set from: ofed_install_conf /root/my.conf" in out and "# forced here: ofed-scripts=y" in out
+    classic_text = read_fixture("classic-ofed", "OFED-1.5", "docs", "ofed.conf-example").replace(
+        "ofed-scripts=y", "ofed-scripts=n")
+    result = FilterModule().filters()["ofed_conf_package_set"](classic_text, "ofed", "1.5", manual=manual,
+                                                               base_source="ofed_install_conf /root/ofed.conf")
+    assert any(w.startswith("ofed-scripts was added") for w in result["warnings"]) is warned

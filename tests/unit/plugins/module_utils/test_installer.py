@@ -169,6 +169,12 @@ def test_tail():
     assert inst.tail("", 3) == [] and inst.tail(None) == []
 
 
+def test_tail_drops_colour_sequences():
+    # mlnxofedinstall prints its errors in red (\033[31m ... \033[0m), as the fixture installer does
+    text = "Logs dir: /tmp/MLNX_OFED_LINUX.7.logs\n\x1b[31mError: The current MLNX_OFED_LINUX is intended for ubuntu20.04\x1b[0m\n"
+    assert inst.tail(text, 1) == ["Error: The current MLNX_OFED_LINUX is intended for ubuntu20.04"]
+
+
 def test_after_install():
     ok = "Installation passed successfully\nTo load the new driver, run:\n/etc/init.d/openibd restart\n"
     assert inst.after_install(ok) == {"restart_required": True, "restart_command": "/etc/init.d/openibd restart",

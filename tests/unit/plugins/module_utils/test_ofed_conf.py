@@ -159,6 +159,44 @@ def test_mlnx_manual_selection_gets_ofed_scripts_with_a_warning():
         oc.package_set("mlnx_ofed", "5.0-2.1.8.0", add=["mlnx-ofa-kernel"], extra_known_keys=bundle_keys)
 
 
+# The user's own selection (role variable ofed_install_conf), as `mlnxofedinstall -p` of the 5.0 DEB installer
+# writes it: DEB package names, one per line (constructed; the keys are the fixture bundle's DEB names).
+USER_CONF = "mlnx-ofed-kernel-utils=y\nmlnx-ofed-kernel-dkms=y\n"
+
+
+@pytest.mark.parametrize("text,said", [(USER_CONF, "did not select it"),
+                                       ("ofed-scripts=n\n" + USER_CONF, "set ofed-scripts=n")])
+def test_mlnx_user_conf_gets_ofed_scripts_whatever_it_lists(text, said):
+    result = oc.package_set("mlnx_ofed", "5.0-2.1.8.0", base_text=text, base_source="ofed_install_conf /root/my.conf",
+                            manual=True)
+    packages = dict(result["packages"])
+    assert packages["ofed-scripts"] == "y"
+    assert packages["mlnx-ofed-kernel-utils"] == packages["mlnx-ofed-kernel-dkms"] == "y"
+    assert result["forced"] == ["ofed-scripts=y"] and result["source"] == "ofed_install_conf /root/my.conf"
+    assert result["warnings"] == ["ofed-scripts was added to the manual package selection (ofed_install_conf "
+                                  "/root/my.conf %s): %s" % (said, oc.OFED_SCRIPTS_WHY)]
+    assert "/usr/bin/ofed_info" in oc.OFED_SCRIPTS_WHY
+
+
+def test_mlnx_user_conf_that_selects_ofed_scripts_is_kept_as_is():
+    text = "ofed-scripts=y\n" + USER_CONF
+    result = oc.package_set("mlnx_ofed", "5.0-2.1.8.0", base_text=text, base_source="ofed_install_conf x",
+                            manual=True)
+    assert oc.render(result) == text
+    assert result["warnings"] == [] and result["forced"] == []
+
+
+def test_classic_user_conf_warns_only_when_it_is_the_users():
+    text = read_fixture("release-notes", "OFED-1.5_ofed.conf-example").replace("ofed-scripts=y", "ofed-scripts=n")
+    mine = oc.package_set("ofed", "1.5", base_text=text, base_source="ofed_install_conf /root/ofed.conf", manual=True)
+    bundle = oc.package_set("ofed", "1.5", base_text=text, base_source="docs/ofed.conf-example")
+    assert dict(mine["packages"])["ofed-scripts"] == dict(bundle["packages"])["ofed-scripts"] == "y"
+    assert [w for w in mine["warnings"] if w.startswith("ofed-scripts was added")] == [
+        "ofed-scripts was added to the manual package selection (ofed_install_conf /root/ofed.conf set "
+        "ofed-scripts=n): " + oc.OFED_SCRIPTS_WHY]
+    assert not [w for w in bundle["warnings"] if w.startswith("ofed-scripts")]
+
+
 @pytest.mark.parametrize("text,match", [("core=y\nnot a line\n", "line 2 is not key=value"),
                                         ("=y\n", "line 1 has no usable key")])
 def test_parse_conf_refuses_garbage(text, match):  # constructed inputs
