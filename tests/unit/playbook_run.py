@@ -25,10 +25,11 @@ def poll_play_head(name: str, state, extra_vars: str = "") -> str:
             % (name, state, POLL_VARS, extra_vars))
 
 
-def run_playbook(book, *args: str, async_dir=None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``ansible-playbook [args] book`` in the book's directory."""
+def run_playbook(book, *args: str, async_dir=None, timeout: int = 300,
+                 interpreter: str = sys.executable) -> subprocess.CompletedProcess:
+    """``ansible-playbook [args] book`` in the book's directory; modules run under ``interpreter``."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+               ANSIBLE_PYTHON_INTERPRETER=interpreter, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
     if async_dir is not None:
         env["ANSIBLE_ASYNC_DIR"] = str(async_dir)
     env.pop("ANSIBLE_CONFIG", None)

@@ -24,8 +24,8 @@ import threading
 import pytest
 
 from iso_images import build_tgz, make_iso, tree_listing, unpack
+from playbook_run import run_playbook
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 NAME = "MLNX_OFED_LINUX-5.0-2.1.8.0-skip-distro-check-x86_64"
 
 PLAY = """\
@@ -98,11 +98,7 @@ def run(setup, cases, *args, interpreter=sys.executable):
         (work / case).mkdir(exist_ok=True)
     book = work / ("play-%s.yml" % "-".join(cases))
     book.write_text("\n".join(PLAY.format(case=c, kernel=setup["kernel"], work=work, source=sources[c]) for c in cases))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=interpreter, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    env.pop("ANSIBLE_CONFIG", None)
-    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), *args, str(book)],
-                            capture_output=True, text=True, env=env, cwd=str(work), timeout=540, check=False)
+    result = run_playbook(book, *args, timeout=540, interpreter=interpreter)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
 
