@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Print, as JSON, what iscsi-scst left on this host, read independently of the collection: the SCST
-packages dpkg knows (dpkg-query), the file the target kernel finds for each module (modinfo -k), every SCST
+packages dpkg has installed (dpkg-query), the file the target kernel finds for each module (modinfo -k), every SCST
 file (sha256) and directory, DKMS's status of scst. Test tooling of the Molecule scst scenario."""
 import hashlib
 import json
@@ -19,7 +19,9 @@ kernel = sorted(os.listdir("/lib/modules"))[0]
 state = {"kernel": kernel}
 _rc, out = run(["dpkg-query", "-W", "-f=${Package} ${Version} ${db:Status-Abbrev}\n", "scst", "iscsi-scst",
                 "scst-dkms"])
-state["packages"] = sorted(line for line in out.splitlines() if line.strip())
+# installed ones only: dpkg also lists a package it knows as not installed ("scst  un ", after scst-dkms,
+# which conflicts with it, was installed)
+state["packages"] = sorted(line for line in out.splitlines() if line.endswith(" ii "))
 state["modinfo"] = {}
 for mod in ("scst", "iscsi-scst", "isert-scst"):
     rc, out = run(["modinfo", "-k", kernel, "-F", "filename", mod])
