@@ -156,8 +156,8 @@ def test_rollback_plan():
         {"name": "gone", "version": "3.8.0-1", "previous": None},
         {"name": "moved", "version": "3.8.0-1", "previous": None},
     ]
-    installed = [{"name": n, "version": "3.8.0-1", "installed": True} for n in ("scst", "iscsi-scst", "scst-dev",
-                                                                                 "scst-dkms")]
+    names = ("scst", "iscsi-scst", "scst-dev", "scst-dkms")
+    installed = [{"name": n, "version": "3.8.0-1", "installed": True} for n in names]
     installed += [{"name": "moved", "version": "3.9.0-1", "installed": True},
                   {"name": "gone", "version": "3.8.0-1", "installed": False}]
     plan = {p["name"]: p for p in _scst_pkg.rollback_plan(recorded, installed, {"iscsi-scst": ["3.7.0-1"]})}
