@@ -20,14 +20,33 @@ description:
     (what the caller recorded when it last installed it, e.g. in the iser.ofed journal). Same files as
     recorded and installed at their versions means nothing to do (C(changed=false)).
   - After installing, the installed versions are read again and must be the files' versions.
+  - With O(state=absent), takes away what an earlier install did, from its record (O(packages), the
+    C(packages) this module returned, kept in the journal). A package still installed at the recorded
+    version is removed (C(dpkg --purge), C(rpm -e)) when nothing was installed before it, or replaced by the
+    version it replaced when the repositories offer that version (C(apt-cache madison) / C(dnf list);
+    C(apt-get install --allow-downgrades) / C(dnf install)); otherwise it is left installed and named in
+    C(kept). A package at another version, or gone, is left alone. A second run finds nothing to do.
   - The RPM path is unit-tested only (no RPM host in the test bed).
 options:
+  state:
+    description:
+      - C(present) installs O(files); C(absent) takes away what O(packages) records.
+    type: str
+    choices: [present, absent]
+    default: present
   files:
     description:
-      - Paths of the package files on the host, all C(.deb) or all C(.rpm).
+      - Paths of the package files on the host, all C(.deb) or all C(.rpm). Required with O(state=present).
     type: list
     elements: path
-    required: true
+    default: []
+  packages:
+    description:
+      - O(state=absent) - what the install recorded, one dict per package with C(name), C(version), C(file)
+        (its extension names the package manager) and C(previous) (the version it replaced, or null).
+    type: list
+    elements: dict
+    default: []
   names:
     description:
       - Package names to install from O(files); empty means every file. A name no file provides fails.
@@ -52,7 +71,7 @@ attributes:
     details: Reads the files and the installed state and reports what would be installed; installs nothing.
   diff_mode:
     support: full
-    details: Installed versions of the selected packages before and after.
+    details: Installed versions of the selected (O(state=absent) - the recorded) packages before and after.
   platform:
     platforms: posix
 seealso:
@@ -70,6 +89,11 @@ EXAMPLES = r"""
     names: [scst, iscsi-scst]
     recorded: "{{ journal.record.data.packages | default([]) | items2dict(key_name='name', value_name='sha256') }}"
   register: scst_packages
+
+- name: Take them away again (rollback)
+  iser.ofed.scst_packages:
+    state: absent
+    packages: "{{ journal.record.data.packages }}"
 """
 
 RETURN = r"""
@@ -113,10 +137,16 @@ cmd:
   elements: str
   sample: [dpkg, -i, /var/lib/iser-ofed/scst/src-0123abcd4567-6.1.0-56-amd64/dpkg/scst_3.8.0-1_amd64.deb]
 stdout:
-  description: Output of the install command.
+  description: Output of the install command (O(state=absent) - of the remove and restore commands).
   returned: when it ran
   type: str
   sample: "Setting up scst (3.8.0-1) ..."
+kept:
+  description: O(state=absent) - packages left installed, with the reason (the replaced version is not offered).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: scst, version: 3.8.0-1, previous: 3.7.0-1, reason: version 3.7.0-1 it replaced is not offered}]
 """
 
 import os
@@ -126,12 +156,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iser.ofed.plugins.module_utils import _pkgquery, _scst_pkg
 
 ENV = {"LC_ALL": "C"}
+APT_ENV = {"LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
 
 
-def _run(module, argv, what):
+def _run(module, argv, what, env=None):
     if not module.get_bin_path(argv[0]):
         module.fail_json(msg="%s is needed to %s but is not installed on this host" % (argv[0], what), cmd=argv)
-    rc, out, err = module.run_command(argv, environ_update=ENV)
+    rc, out, err = module.run_command(argv, environ_update=env or ENV)
     return rc, out, err
 
 
@@ -171,16 +202,75 @@ def _versions_text(planned, installed):
     return "".join("%s %s\n" % (p["name"], versions.get(p["name"]) or "(not installed)") for p in planned)
 
 
+def _available(module, manager, name):
+    argv = _scst_pkg.available_argv(manager, name)
+    if not module.get_bin_path(argv[0]):
+        return []
+    rc, out, _err = module.run_command(argv, environ_update=ENV)
+    return _scst_pkg.parse_available(manager, name, out) if rc == 0 else []
+
+
+def absent(module):
+    recorded = module.params["packages"]
+    for pkg in recorded:
+        if not pkg.get("name") or not pkg.get("version") or not pkg.get("file"):
+            module.fail_json(msg="every entry of packages needs name, version and file (as the install returned "
+                             "them): %r" % (pkg,))
+    manager, error = _scst_pkg.manager_of([str(p["file"]) for p in recorded])
+    if error:
+        module.fail_json(msg=error)
+    names = [str(p["name"]) for p in recorded]
+    before = _installed(module, manager, names)
+    at_recorded = {str(p["name"]) for p in before if p.get("installed")}
+    available = {str(p["name"]): _available(module, manager, str(p["name"])) for p in recorded
+                 if p.get("previous") not in (None, p.get("version")) and str(p["name"]) in at_recorded}
+    plan = _scst_pkg.rollback_plan(recorded, before, available)
+    restore = [p for p in plan if p["action"] == "restore"]
+    remove = [p["name"] for p in plan if p["action"] == "remove"]
+    cmds = ([_scst_pkg.restore_argv(manager, restore)] if restore else []) + (
+        [_scst_pkg.remove_argv(manager, remove)] if remove else [])
+    kept = [p for p in plan if p["action"] == "keep"]
+    result = dict(changed=bool(cmds), manager=manager, packages=plan, built=[], cmd=[w for c in cmds for w in c],
+                  kept=kept)
+    if module._diff and cmds:
+        result["diff"] = dict(before=_versions_text(plan, before), after="".join(
+            "%s %s\n" % (p["name"], {"remove": "(not installed)", "restore": p["previous"]}.get(p["action"], p["version"]))
+            for p in plan))
+    if not cmds or module.check_mode:
+        module.exit_json(**result)
+    out_all = ""
+    for cmd in cmds:
+        rc, out, err = _run(module, cmd, "take the packages away", APT_ENV if cmd[0] == "apt-get" else ENV)
+        out_all += out
+        if rc != 0:
+            module.fail_json(msg="%s failed (rc %s): %s" % (" ".join(cmd[:3]), rc, (err or out).strip()[-1500:]),
+                             rc=rc, stdout=out_all, stderr=err, **{k: v for k, v in result.items() if k != "diff"})
+    after = {str(p["name"]): p.get("version") for p in _installed(module, manager, names) if p.get("installed")}
+    problems = ["%s is still installed (%s)" % (n, after[n]) for n in remove if n in after]
+    problems += ["%s is %s, not the restored %s" % (p["name"], after.get(p["name"], "not installed"), p["previous"])
+                 for p in restore if after.get(p["name"]) != p["previous"]]
+    if problems:
+        module.fail_json(msg="after %s: %s" % (" / ".join(" ".join(c[:2]) for c in cmds), "; ".join(problems)),
+                         stdout=out_all, **{k: v for k, v in result.items() if k != "diff"})
+    result["stdout"] = out_all
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            files=dict(type="list", elements="path", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            files=dict(type="list", elements="path", default=[]),
+            packages=dict(type="list", elements="dict", default=[]),
             names=dict(type="list", elements="str", default=[]),
             recorded=dict(type="dict", default={}),
             force=dict(type="bool", default=False),
         ),
+        required_if=[("state", "present", ("files",))],
         supports_check_mode=True,
     )
+    if module.params["state"] == "absent":
+        absent(module)
     files = sorted(module.params["files"])
     manager, error = _scst_pkg.manager_of(files)
     if error:
@@ -195,7 +285,7 @@ def main():
     planned = _scst_pkg.plan(selected, before, module.params["recorded"] or {}, module.params["force"])
     todo = [p for p in planned if p["action"] != "none"]
     cmd = _scst_pkg.install_argv(manager, [p["file"] for p in todo]) if todo else []
-    result = dict(changed=bool(todo), manager=manager, packages=planned, built=built, cmd=cmd)
+    result = dict(changed=bool(todo), manager=manager, packages=planned, built=built, cmd=cmd, kept=[])
     if not todo or module.check_mode:
         if module._diff and todo:
             result["diff"] = dict(before=_versions_text(planned, before),

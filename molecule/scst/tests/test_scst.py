@@ -151,6 +151,28 @@ def test_make_install_host_has_no_packages():
     assert h.run("dpkg -s scst").rc != 0
 
 
+def test_make_install_manifest_names_every_file_and_what_it_replaced():
+    """intree: make install staged with DESTDIR first; the journal's manifest lists what it wrote with the
+    sha256 the files have now, and the iscsi-scstd prepare had put there (backed up, byte for byte)."""
+    h = host("iser-ofed-scst-intree")
+    k = kernel(h)
+    data = pkg_record("iser-ofed-scst-intree")
+    files = {f["path"]: f for f in data["files"]}
+    for mod in MODULES:
+        assert "/lib/modules/%s/extra/%s.ko" % (k, mod) in files
+    assert "/usr/local/sbin/iscsi-scstd" in files and "/usr/local/include/scst/scst.h" in files
+    assert not [p for p in files if re.search(r"/modules\.(dep|alias|symbols)", p)]  # depmod's, not make install's
+    for path, entry in files.items():
+        assert h.check_output("sha256sum %s", path).split()[0] == entry["sha256"], path
+    prepared = hashlib.sha256(b"#!/bin/sh\n# an iscsi-scstd that was there before iser.ofed\n").hexdigest()
+    previous = files["/usr/local/sbin/iscsi-scstd"]["previous"]
+    assert previous["sha256"] == prepared
+    assert h.check_output("sha256sum %s", previous["backup"]).split()[0] == prepared
+    assert [p for p, e in files.items() if e["previous"]] == ["/usr/local/sbin/iscsi-scstd"]
+    assert "/lib/modules/%s/extra" % k in data["dirs_created"]
+    assert not h.file("%s/scst/install-stage-%s" % (STATE, k)).exists
+
+
 @pytest.mark.parametrize("name", (BUILDER,) + CONSUMERS)
 def test_group_installs_scsts_own_packages(name):
     h = host(name)

@@ -122,3 +122,76 @@ def test_check_installed():
     problems = _scst_pkg.check_installed(planned, [{"name": "scst", "version": "3.7.0-1", "installed": True}])
     assert problems == ["scst is at version 3.7.0-1, not 3.8.0-1 from /d/scst_3.8.0-1_amd64.deb",
                         "scst-dev is not installed, not 3.8.0-1 from /d/scst-dev_3.8.0-1_all.deb"]
+
+
+# --- rollback and DKMS -----------------------------------------------------------------------------------
+
+# apt-cache madison dkms (captured, Debian 12 container); madison prints nothing for an unknown package.
+MADISON = "      dkms | 3.0.10-8+deb12u1 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+# dnf -q list --showduplicates --available scst-dkms (constructed in dnf's format: heading, name.arch,
+# [epoch:]version-release, repository)
+DNF_LIST = ("Available Packages\n"
+            "scst-dkms.noarch                3.7.0-1.el9                local-scst\n"
+            "scst-dkms.noarch                1:3.8.0-1.el9              local-scst\n")
+# dkms status (captured, dkms 3.0.10 in a Debian 12 container after dpkg -i scst-dkms_3.8.0-1_all.deb)
+DKMS_STATUS = "scst/3.8.0, 6.1.0-57-amd64, x86_64: installed\n"
+
+
+def test_parse_available():
+    assert _scst_pkg.available_argv("dpkg", "scst") == ["apt-cache", "madison", "scst"]
+    assert _scst_pkg.parse_available("dpkg", "dkms", MADISON) == ["3.0.10-8+deb12u1"]
+    assert _scst_pkg.parse_available("dpkg", "scst", MADISON) == []
+    assert _scst_pkg.parse_available("dpkg", "scst", "") == []
+    assert _scst_pkg.available_argv("rpm", "scst-dkms")[:4] == ["dnf", "-q", "list", "--showduplicates"]
+    assert _scst_pkg.parse_available("rpm", "scst-dkms", DNF_LIST) == ["3.7.0-1.el9", "3.8.0-1.el9"]
+    assert _scst_pkg.parse_available("rpm", "scst", DNF_LIST) == []
+
+
+def test_rollback_plan():
+    recorded = [
+        {"name": "scst", "version": "3.8.0-1", "previous": None},
+        {"name": "iscsi-scst", "version": "3.8.0-1", "previous": "3.7.0-1"},
+        {"name": "scst-dev", "version": "3.8.0-1", "previous": "3.6.0-1"},
+        {"name": "scst-dkms", "version": "3.8.0-1", "previous": "3.8.0-1"},
+        {"name": "gone", "version": "3.8.0-1", "previous": None},
+        {"name": "moved", "version": "3.8.0-1", "previous": None},
+    ]
+    names = ("scst", "iscsi-scst", "scst-dev", "scst-dkms")
+    installed = [{"name": n, "version": "3.8.0-1", "installed": True} for n in names]
+    installed += [{"name": "moved", "version": "3.9.0-1", "installed": True},
+                  {"name": "gone", "version": "3.8.0-1", "installed": False}]
+    plan = {p["name"]: p for p in _scst_pkg.rollback_plan(recorded, installed, {"iscsi-scst": ["3.7.0-1"]})}
+    assert plan["scst"]["action"] == "remove"
+    assert plan["iscsi-scst"]["action"] == "restore"
+    assert plan["scst-dev"]["action"] == "keep" and "3.6.0-1" in plan["scst-dev"]["reason"]
+    assert plan["scst-dkms"]["action"] == "none"
+    assert (plan["gone"]["action"], plan["gone"]["reason"]) == ("none", "not installed")
+    assert plan["moved"]["action"] == "none" and "3.9.0-1" in plan["moved"]["reason"]
+
+
+def test_remove_and_restore_argv():
+    assert _scst_pkg.remove_argv("dpkg", ["scst-dkms", "iscsi-scst"]) == ["dpkg", "--purge", "scst-dkms", "iscsi-scst"]
+    assert _scst_pkg.remove_argv("rpm", ["scst-dkms", "scst-dkms-userspace"]) == [
+        "rpm", "-e", "scst-dkms", "scst-dkms-userspace"]
+    entry = [{"name": "scst", "previous": "3.7.0-1"}]
+    assert _scst_pkg.restore_argv("dpkg", entry)[-1] == "scst=3.7.0-1"
+    assert "--allow-downgrades" in _scst_pkg.restore_argv("dpkg", entry)
+    assert _scst_pkg.restore_argv("rpm", entry) == ["dnf", "-y", "install", "scst-3.7.0-1"]
+
+
+def test_dkms_status_and_versions():
+    status = _scst_pkg.parse_dkms_status(
+        DKMS_STATUS + "scst/3.8.0, 6.1.0-99-amd64, x86_64: built\nscst/3.9.0: added\n"
+        "mlnx-ofed-kernel/5.0, 6.1.0-57-amd64, x86_64: installed (original_module exists)\nnoise\n")
+    assert status[0] == {"module": "scst", "version": "3.8.0", "kernel": "6.1.0-57-amd64", "arch": "x86_64",
+                         "state": "installed"}
+    assert status[3]["module"] == "mlnx-ofed-kernel" and status[3]["state"] == "installed"
+    assert len(status) == 4
+    assert _scst_pkg.dkms_state(status, "scst", "3.8.0", "6.1.0-57-amd64") == "installed"
+    assert _scst_pkg.dkms_state(status, "scst", "3.8.0", "6.1.0-99-amd64") == "built"
+    assert _scst_pkg.dkms_state(status, "scst", "3.9.0", "6.1.0-57-amd64") == "added"
+    assert _scst_pkg.dkms_state(status, "scst", "3.7.0", "6.1.0-57-amd64") == "absent"
+    # Debian's scst-dkms ships /usr/src/scst-<upstream version>; scst-dkms.spec uses version-release
+    assert _scst_pkg.dkms_version("dpkg", "3.8.0-1") == "3.8.0"
+    assert _scst_pkg.dkms_version("dpkg", "3.8.0.9123-1") == "3.8.0.9123"
+    assert _scst_pkg.dkms_version("rpm", "3.8.0-1.el9") == "3.8.0-1.el9"
