@@ -134,7 +134,7 @@ test-molecule: venv images vm collection  ## every Molecule scenario under molec
 		echo "== molecule scenario $$s passed in $$((SECONDS - start))s"; \
 	done
 
-test-vm: venv vm collection  ## the real-kernel scenario on the QEMU VM (about 20 minutes under TCG)
+test-vm: venv vm collection  ## the real-kernel scenario on the QEMU VM (about 30 minutes under TCG)
 	$(VENV)/bin/molecule test -s vm
 
 test-scenario: venv images collection  ## one Molecule scenario: make test-scenario S=<name>

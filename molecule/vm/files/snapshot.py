@@ -10,7 +10,8 @@ verify (tests/test_vm.py) can compare states taken at different steps. Nothing h
   one of --dirs, plus every module that holds ib_core, directly or through another holder;
 - files: sha256 of every regular file under /lib/modules/<kver>/<dir> for each --dirs;
 - quarantine: sha256 of every file under <state-dir>/quarantine/<kver>/files, and manifest.json as is;
-- probes: exit code and output of each command (e.g. modprobe ib_core).
+- probes: exit code and output of each command (e.g. modprobe ib_core);
+- boot_id (/proc/sys/kernel/random/boot_id: a reboot changes it) and journal (<state-dir>/journal.json as is).
 An existing snapshot is kept (so a re-run of a playbook keeps the first run's evidence) unless --overwrite.
 """
 from __future__ import annotations
@@ -78,6 +79,14 @@ def ib_related(loaded: dict, paths: dict, dirs: list[str]) -> list[str]:
     return sorted(related)
 
 
+def read_json(path: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
@@ -96,12 +105,9 @@ def main() -> int:
     base = "/lib/modules/" + kver
     loaded = proc_modules()
     qdir = os.path.join(args.state_dir, "quarantine", kver)
-    manifest = None
-    try:
-        with open(os.path.join(qdir, "manifest.json"), encoding="utf-8") as handle:
-            manifest = json.load(handle)
-    except (OSError, ValueError):
-        pass
+    manifest = read_json(os.path.join(qdir, "manifest.json"))
+    with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:
+        boot_id = handle.read().strip()
     probes = {}
     for probe in args.probe:
         label, _sep, command = probe.partition("=")
@@ -119,6 +125,8 @@ def main() -> int:
         "quarantine": tree(os.path.join(qdir, "files"), args.dirs),
         "manifest": manifest,
         "probes": probes,
+        "boot_id": boot_id,
+        "journal": read_json(os.path.join(args.state_dir, "journal.json")),
     }
     os.makedirs(args.evidence, exist_ok=True)
     with open(out_path + ".tmp", "w", encoding="utf-8") as handle:

@@ -10,26 +10,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-EVIDENCE = "/root/iser-ofed-evidence"
-
-
-@pytest.fixture(scope="module")
-def snap(host):
-    cache: dict = {}
-
-    def load(name: str) -> dict:
-        if name not in cache:
-            path = "%s/%s.json" % (EVIDENCE, name)
-            with host.sudo():
-                f = host.file(path)
-                assert f.exists, "evidence %s is missing: the step that writes it did not run" % path
-                cache[name] = json.loads(f.content_string)
-        return cache[name]
-
-    return load
-
 
 def test_baseline_is_a_loaded_soft_roce_stack(snap):
     base = snap("baseline")
@@ -91,12 +71,11 @@ def test_rollback_restores_every_file(snap):
     assert "rdma_rxe" in rolled["loaded"]
 
 
-def test_unknown_holder_makes_the_interlock_refuse(snap, host):
+def test_unknown_holder_makes_the_interlock_refuse(snap, evidence):
     """(2) with the out-of-tree holder loaded, ib_modules state=absent refuses and changes nothing."""
     before, after = snap("interlock_before"), snap("interlock_after")
     assert "iser_ofed_holder" in before["loaded"]["ib_core"], "the holder does not hold ib_core"
-    with host.sudo():
-        result = json.loads(host.file(EVIDENCE + "/interlock_result.json").content_string)
+    result = json.loads(evidence("interlock_result.json"))
     assert result.get("failed") is True, result
     assert "iser_ofed_holder" in json.dumps(result), "the refusal does not name the holder: %s" % result.get("msg")
     assert after["loaded"] == before["loaded"], "ib_modules changed the loaded modules while refusing"
