@@ -68,7 +68,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: staged backs nothing up, absent removes and restores nothing; both report what they would do.
+    details: >-
+      staged backs nothing up (without a stage yet, as when check mode skipped the staging install, it says
+      the files are not known), absent removes and restores nothing; both report what they would do.
   diff_mode:
     support: full
     details: O(state=absent) - the manifest's paths present before and after.
@@ -181,6 +183,10 @@ def staged(module):
     if not stage or not backup_dir:
         module.fail_json(msg="state=staged needs stage_dir and backup_dir")
     if not os.path.isdir(stage):
+        if module.check_mode:  # the staging install targets do not run in check mode: nothing to read yet
+            module.exit_json(changed=True, files=[], dirs_created=[], backed_up=[], kept=[],
+                             msg="check mode: the install targets have not staged %s, so which host files the "
+                                 "install would overwrite (and back up) is not known" % stage)
         module.fail_json(msg="the staged install %s does not exist: run the install targets with DESTDIR=%s first"
                          % (stage, stage))
     files, dirs = _scst_files.staged_paths(_walk(stage))

@@ -106,3 +106,14 @@ def test_refusals(tmp_path):
     result = run_module(scst_install_files.main, {"state": "installed",
                                                   "files": [{"path": str(tmp_path / "missing"), "previous": None}]})
     assert result["failed"] and str(tmp_path / "missing") in result["msg"]
+
+
+def test_check_mode_before_anything_was_staged_predicts_instead_of_failing(tmp_path):
+    """In check mode the staging make install DESTDIR=<stage> is skipped, so the stage does not exist: the
+    module says so and changes nothing; a real run without a stage still fails."""
+    args = {"state": "staged", "stage_dir": str(tmp_path / "stage"), "backup_dir": str(tmp_path / "backup")}
+    check = run_module(scst_install_files.main, dict(args, _ansible_check_mode=True))
+    assert check["changed"] is True and check["files"] == [] and "not known" in check["msg"]
+    assert sorted(os.listdir(tmp_path)) == []
+    real = run_module(scst_install_files.main, args)
+    assert real["failed"] and "does not exist: run the install targets with DESTDIR=" in real["msg"]
