@@ -105,8 +105,11 @@ test-unit: test-unit-2.19 test-unit-2.18  ## pytest unit tests on ansible-core 2
 test-unit-2.19: venv collection
 	$(VENV)/bin/python -m pytest tests/unit -q -p no:cacheprovider
 
+# The fixture builders' contract tests (tests/unit/fixture_builders: podman, dpkg, kbuild) import nothing from
+# Ansible, so the ansible-core version cannot change their outcome: the 2.19 run has them, the 2.18 run leaves
+# them out (several minutes of containers saved).
 test-unit-2.18: venv-2.18 collection
-	$(VENV218)/bin/python -m pytest tests/unit -q -p no:cacheprovider
+	$(VENV218)/bin/python -m pytest tests/unit -q -p no:cacheprovider --ignore=tests/unit/fixture_builders
 
 argspecs: venv  ## roles/*/meta/argument_specs.yml agree with roles/*/defaults/main.yml
 	$(VENV)/bin/python scripts/check_argspecs.py

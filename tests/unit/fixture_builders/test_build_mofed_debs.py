@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Black-box contract tests of ``tests/fixture_builders/build_mofed_debs.py``.
 
-They live under tests/unit so that every unit-test run (both ansible-core versions) runs them; they
-import nothing, neither from the builder nor from plugins/.
+They live under tests/unit so that the unit-test run runs them (`make test-unit-2.19`; the 2.18 run leaves
+tests/unit/fixture_builders out: they import nothing, neither from the builder nor from plugins/ nor Ansible).
 
 The builder is run as a program; its packages are inspected only with dpkg's own tools
 (``dpkg-deb -f/-c``, ``dpkg -i`` into a scratch root, ``dpkg-query``, ``dpkg -V``) and compared with
