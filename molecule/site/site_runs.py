@@ -111,8 +111,8 @@ def refuse(name: str, inventory: str, evidence_dir: str, report_dir: str, case: 
     with open(os.path.join(report_dir, name + ".site.json"), encoding="utf-8") as handle:
         record = json.load(handle)
     write(evidence_dir, "refuse-" + case, {"rc": proc.returncode, "output": proc.stdout + proc.stderr,
-                                   "diff": differences(before, after), "journal": journal_of(name),
-                                   "record": record})
+                                           "diff": differences(before, after), "journal": journal_of(name),
+                                           "record": record})
     return 0
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Print, as JSON, what iscsi-scst left on this host, read independently of the collection: the SCST
 packages dpkg has installed (dpkg-query), the file the target kernel finds for each module (modinfo -k), every SCST
