@@ -56,15 +56,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - iser.ofed.attributes.facts
 notes:
   - Hashes every quarantined file (sha256) and every stock file that reappeared, a few MiB per kernel.
 seealso:

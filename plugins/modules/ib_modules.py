@@ -59,14 +59,13 @@ options:
     default: fail
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: Returns the plan and the interlocks; loads and unloads nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - The Ansible connection's local address comes from C(SSH_CONNECTION), or, when C(become) dropped it, from the
     ESTABLISHED sockets on local port 22 in C(/proc/net/tcp*). Interfaces come from C(ip -j addr); their driver

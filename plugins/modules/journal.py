@@ -61,6 +61,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
@@ -68,8 +69,6 @@ attributes:
   diff_mode:
     support: full
     details: Before and after text of the journal.
-  platform:
-    platforms: posix
 seealso:
   - module: iser.ofed.ib_modules
   - module: iser.ofed.stock_modules

@@ -37,15 +37,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - iser.ofed.attributes.facts
 notes:
   - Root/boot on RDMA is detected from C(/proc/self/mountinfo) and sysfs; NFS with C(proto=rdma), a block device
     under a SCSI host whose C(proc_name) is C(iscsi_iser) or C(ib_srp) (also through dm/md C(slaves)), and NVMe

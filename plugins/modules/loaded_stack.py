@@ -42,13 +42,12 @@ options:
     default: /var/lib/iser-ofed
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - On a host that cannot load modules (a container) C(/sys/module) is the host kernel's; do not run it there.
   - A C(.ko.zst) module cannot be read with the Python standard library; it is then judged by its path only.

@@ -46,6 +46,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
@@ -53,8 +54,6 @@ attributes:
   diff_mode:
     support: full
     details: The archive's path, absent before a conversion.
-  platform:
-    platforms: posix
   action:
     support: full
     details: The conversion runs on the controller.

@@ -35,15 +35,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - iser.ofed.attributes.facts
 author:
   - iser.ofed maintainers (!UNKNOWN)
 notes:

@@ -34,14 +34,13 @@ author:
   - iser.ofed contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: Reports the argv it would run and C(changed=true) when the installed stack does not satisfy the request.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   bundle_dir:
     description: The unpacked bundle on the host (holds C(install.pl) or C(mlnxofedinstall)).

@@ -89,14 +89,13 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: The module only reads the bundle.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - Read-only; never changes the host.
 seealso:

@@ -46,15 +46,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - iser.ofed.attributes.facts
 notes:
   - The Makefile matches classic OFED devel RPMs against the running kernel, so a classic OFED build for a
     kernel that is not running is refused (C(CLASSIC_TARGET_NOT_RUNNING)).

@@ -65,6 +65,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
@@ -74,8 +75,6 @@ attributes:
   diff_mode:
     support: full
     details: O(state=absent) - the manifest's paths present before and after.
-  platform:
-    platforms: posix
 seealso:
   - module: iser.ofed.scst_packages
 author:

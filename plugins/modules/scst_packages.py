@@ -65,6 +65,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
@@ -72,8 +73,6 @@ attributes:
   diff_mode:
     support: full
     details: Installed versions of the selected (O(state=absent) - the recorded) packages before and after.
-  platform:
-    platforms: posix
 seealso:
   - module: iser.ofed.scst_build_facts
 author:

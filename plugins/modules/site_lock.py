@@ -83,14 +83,13 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: Reports whether the lock would be taken or released (a held lock still refuses); writes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 seealso:
   - module: iser.ofed.journal
 author:

@@ -76,13 +76,12 @@ options:
     default: /lib/modules
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 notes:
   - One run at a time per host, through a lock file in C(<state_dir>/quarantine/).
   - Never touches C(updates/), C(extra/) or C(updates/dkms).
