@@ -81,7 +81,7 @@ UNKNOWN_PACKAGE = ("Refuse the package set before ofed.conf is written",
                    ["ofed_install_packages_add: unknown ofed.conf key 'bogus-pkg' for MLNX_OFED 5.0-2.1.8.0",
                     "Unsupported package: bogus-pkg", "drop it from ofed_install_packages_add",
                     "no ofed.conf written, no installer run"])
-ORDER = list(REFUSED) + ["good", "unknown_package", "installer_fails"]
+ORDER = list(REFUSED) + ["fresh_parent", "good", "unknown_package", "installer_fails"]
 STACK_PACKAGES = ("ofed-scripts", "mlnx-ofed-kernel-utils", "mlnx-ofed-kernel-dkms", "linux-headers-6.1.0-999-amd64")
 
 
@@ -170,6 +170,15 @@ def test_good_case_passes_and_stages_the_bundle(host, state, results):
         assert host.file(staged).sha256sum == hashlib.sha256(handle.read()).hexdigest()
     unpacked = host.file("%s/good/bundles/MLNX_OFED_LINUX-5.0-2.1.8.0-debian12-x86_64/.mlnx" % STATE)
     assert unpacked.content_string.strip() == "5.0-2.1.8.0"
+
+
+def test_state_dir_under_missing_parents_passes_and_stages(host, state, results):
+    # /var/lib/iser-ofed-val/fresh_parent/new/state: none of new/state existed before validate.
+    assert results["fresh_parent"]["failed"] is False, results["fresh_parent"]["msg"]
+    assert listing(state, "fresh_parent") == ["new"]
+    staged = "%s/fresh_parent/new/state/bundles/%s" % (STATE, MLNX)
+    assert host.file(staged).is_file
+    assert host.file(staged).sha256sum == host.file("%s/good/bundles/%s" % (STATE, MLNX)).sha256sum
 
 
 def test_unknown_package_refused_before_ofed_conf(state, results):
