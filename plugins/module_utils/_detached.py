@@ -19,8 +19,9 @@ each writing the same journal records the connected roles write (``ib_unload``, 
 ``purge``    quarantine + manifest + depmod (``_stock_purge``, as ``stock_modules`` does)
 ``install``  the installer argv ``ofed_installer`` decided, with its log, exit-code meaning (``_installer``)
 ``load``     the management NIC's driver first, then ``openibd start`` when the install left one
-``network``  wait for each recorded address to come back on its interface (networkd/ifupdown re-configure a
-             re-appearing NIC); when it does not in time, re-add the recorded addresses and routes with ``ip``
+``network``  wait for each recorded address and route to come back on its interface (networkd/ifupdown
+             re-configure a re-appearing NIC); when they do not in time, re-add them with ``ip``. Routes of
+             the kernel (they come with the address) and of IPv6 router advertisements are not waited for
 ``verify``   every recorded address and route is back, the NIC drivers are loaded
 
 On a failure the job rolls back by itself what connectivity and the stock kernel need (``rollback``):
@@ -131,6 +132,27 @@ def route_argv(route: dict, dev: str) -> list:
     return argv
 
 
+def restorable_route(route: dict) -> bool:
+    """Routes the job waits for and re-adds: not the kernel's own (they come with the address), not those of
+    IPv6 router advertisements (SLAAC brings them back when the router next speaks), not link-local."""
+    return route.get("protocol") not in ("kernel", "ra") and not str(route.get("dst", "")).startswith("fe80")
+
+
+def device_routes(host, dev: str) -> list:
+    """``ip -j route show dev <dev>`` of both families."""
+    return [r for fam in ([], ["-6"]) for r in (ip_json(host, fam + ["route", "show", "dev", dev]) or [])]
+
+
+def missing_routes(host, recorded: list, links: list) -> list:
+    """``["<dst> dev <dev>"]`` of recorded routes that are not there now."""
+    missing = []
+    for iface in recorded:
+        dev = current_name(iface, links)
+        have = {r.get("dst") for r in device_routes(host, dev)}
+        missing += ["%s dev %s" % (r.get("dst"), dev) for r in iface.get("routes", []) if r.get("dst") not in have]
+    return missing
+
+
 def missing_addresses(recorded: list, links: list) -> list:
     """``[(iface, address)]`` of recorded interfaces whose global addresses are not on the interface with the
     same MAC (the name may change when the NIC comes back) or, without a MAC, the same name."""
@@ -222,15 +244,11 @@ class Transaction:
         names = {m["name"] for m in loaded}
         self.result["plan"] = [m for m in unload["plan"] if m in names]
         links = ip_json(host, ["addr"]) or []
-        routes = {}
         ifaces = affected_interfaces(host.root, links, self.result["plan"])
         for iface in ifaces:
             link = next(l for l in links if l.get("ifname") == iface["ifname"])
             iface["addresses"] = global_addresses(link)
-            iface["routes"] = [r for fam in ([], ["-6"]) for r in (ip_json(host, fam + ["route", "show", "dev",
-                                                                                      iface["ifname"]]) or [])
-                               if r.get("protocol") != "kernel" and not str(r.get("dst", "")).startswith("fe80")]
-            routes[iface["ifname"]] = iface["routes"]
+            iface["routes"] = [r for r in device_routes(host, iface["ifname"]) if restorable_route(r)]
         self.result["interfaces"] = ifaces
         return {"plan": self.result["plan"], "interfaces": [i["ifname"] for i in ifaces]}
 
@@ -360,13 +378,16 @@ class Transaction:
     def bring_addresses_back(self) -> dict:
         """Wait for the addresses; re-add them (and the routes) with ``ip`` when they do not come back."""
         deadline = self.host.clock() + self.p["address_timeout"]
+        ifaces = self.result["interfaces"]
         links = ip_json(self.host, ["addr"]) or []
-        while missing_addresses(self.result["interfaces"], links) and self.host.clock() < deadline:
+        while ((missing_addresses(ifaces, links) or missing_routes(self.host, ifaces, links))
+               and self.host.clock() < deadline):
             self.host.sleep(1)
             links = ip_json(self.host, ["addr"]) or []
-        missing = missing_addresses(self.result["interfaces"], links)
+        missing = missing_addresses(ifaces, links)
+        routes_gone = missing_routes(self.host, ifaces, links)
         readded = []
-        if missing:
+        if missing or routes_gone:
             for iface in self.result["interfaces"]:
                 dev = current_name(iface, links)
                 argvs = [["ip", "link", "set", dev, "up"]]
@@ -376,8 +397,9 @@ class Transaction:
                     rc, _out, err = self.host.run([self.host.which("ip") or "ip"] + argv[1:])
                     readded.append({"cmd": argv, "rc": rc, "stderr": (err or "").strip()})
             links = ip_json(self.host, ["addr"]) or []
-        return {"came_back": not missing, "readded": readded,
-                "missing": missing_addresses(self.result["interfaces"], links),
+        return {"came_back": not (missing or routes_gone), "readded": readded,
+                "missing": missing_addresses(ifaces, links),
+                "missing_routes": missing_routes(self.host, ifaces, links),
                 "ifindex": {i["ifname"]: next((l.get("ifindex") for l in links
                                                if l.get("ifname") == current_name(i, links)), None)
                             for i in self.result["interfaces"]}}
@@ -385,9 +407,9 @@ class Transaction:
     def step_network(self):
         net = self.bring_addresses_back()
         self.result["network"] = net
-        if net["missing"]:
-            raise StepError("the management address(es) did not come back: %s" % ", ".join(
-                "%s on %s" % (a, n) for n, a in net["missing"]), **net)
+        if net["missing"] or net["missing_routes"]:
+            raise StepError("the management address(es) or route(s) did not come back: %s" % ", ".join(
+                ["%s on %s" % (a, n) for n, a in net["missing"]] + net["missing_routes"]), **net)
         return {"came_back": net["came_back"], "readded": len(net["readded"]), "ifindex": net["ifindex"]}
 
     def step_verify(self):
@@ -399,13 +421,7 @@ class Transaction:
         missing = missing_addresses(self.result["interfaces"], links)
         if missing:
             raise StepError("address(es) missing: %s" % ", ".join("%s on %s" % (a, n) for n, a in missing))
-        routes_missing = []
-        for iface in self.result["interfaces"]:
-            dev = current_name(iface, links)
-            have = [r.get("dst") for fam in ([], ["-6"])
-                    for r in (ip_json(self.host, fam + ["route", "show", "dev", dev]) or [])]
-            routes_missing += ["%s dev %s" % (r.get("dst"), dev) for r in iface.get("routes", [])
-                               if r.get("dst") not in have]
+        routes_missing = missing_routes(self.host, self.result["interfaces"], links)
         if routes_missing:
             raise StepError("route(s) missing: %s" % ", ".join(routes_missing))
         return {"interfaces": [i["ifname"] for i in self.result["interfaces"]]}
@@ -435,8 +451,9 @@ class Transaction:
         if self.result["interfaces"] and "unload" in self.touched:
             net = self.bring_addresses_back()
             self.result["rollback_network"] = net
-            if net["missing"]:
-                errors.append("addresses not back: %s" % ", ".join("%s on %s" % (a, n) for n, a in net["missing"]))
+            if net["missing"] or net["missing_routes"]:
+                errors.append("addresses or routes not back: %s" % ", ".join(
+                    ["%s on %s" % (a, n) for n, a in net["missing"]] + net["missing_routes"]))
         return errors
 
     # -- the whole job

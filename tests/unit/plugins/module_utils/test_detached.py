@@ -249,6 +249,10 @@ def test_success_drops_and_restores_the_nic_and_journals_like_the_connected_path
     assert result["network"]["ifindex"]["eth0"] == before_ifindex + 1
     assert [i["ifname"] for i in result["interfaces"]] == ["eth0"]
     assert result["interfaces"][0]["addresses"] == ["10.0.2.15/24"]  # scope global only (fec0:: is site)
+    # waited for and re-added: DHCP's routes; not the kernel's (they come with the address) nor the IPv6 router
+    # advertisement's (fec0::/64, default via fe80::2: SLAAC brings them back when the router next speaks)
+    assert [(r["dst"], r["protocol"]) for r in result["interfaces"][0]["routes"]] == [
+        ("default", "dhcp"), ("10.0.2.2", "dhcp"), ("10.0.2.3", "dhcp")]
     # nothing from the stock dirs is loaded; the stock files sit in the quarantine
     assert not {"ib_core", "rdma_rxe", "mlx5_core"} & set(host.mods)
     assert not os.path.exists(os.path.join(host.modules_dir, "kernel/drivers/infiniband"))
