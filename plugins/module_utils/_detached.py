@@ -500,6 +500,9 @@ class Transaction:
         self.result["steps"].append({"step": name, "status": "failed", "error": str(exc)})
         self.journal.step(name, "failed", error=str(exc))
         stage = STEP_STAGE[name]
+        if stage == "ofed_install" and "install" not in self.touched:
+            # no installer ran: the failure belongs to the last stage that changed the host
+            stage = "stock_purge" if "purge" in self.touched else "ib_unload"
         if stage == "stock_purge" and self.p["purge"]:
             stage = "stock_purge@%s" % self.p["purge"]["kernel"]
         kernel = self.p["kernel"]

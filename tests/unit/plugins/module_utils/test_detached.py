@@ -342,3 +342,30 @@ def test_route_argv_from_captured_routes():
     default6 = next(r for r in routes if r["dst"] == "default")
     assert dt.route_argv(default6, "eth0") == ["ip", "-6", "route", "replace", "default", "via", "fe80::2", "dev",
                                                "eth0", "metric", "1024", "proto", "ra"]
+
+
+def test_verify_failure_without_installer_belongs_to_the_purge(tmp_path):
+    """Found on the VM: a route that did not come back failed verify; with no installer run, the failure is
+    the purge's (the rollback scope must not name an install that never happened)."""
+    host = SimHost(tmp_path, dhcp_delay=None)
+    host.routes = []  # constructed: nothing re-adds the route below, so verify fails after the re-add
+    real_ip = host._ip
+
+    def ip_without_route_replace(args):
+        if "replace" in args and "route" in args:
+            return 2, "", "RTNETLINK answers: Network is unreachable\n"
+        return real_ip(args)
+
+    host._ip = ip_without_route_replace
+    p = params(host, controller_plan(host))
+    p["address_timeout"] = 2
+    # the captured DHCP routes were recorded before the unload; after it only the re-add could bring them back
+    host.routes = json.loads(read_fixture(*CAP, "ip_-j_route_show_dev_eth0.json"))
+    result = dt.Transaction(host, p).run()
+    assert result["failed"] and result["failed_step"] == "network", result.get("msg")
+    assert result["failed_stage"] == "stock_purge"
+    stages = journal(host)["stages"]
+    assert "ofed_install" not in stages
+    assert stages["stock_purge@" + DEBIAN12_KVER]["status"] == "failed"
+    assert stages["site_detached"]["status"] == "failed"  # its own rollback could not bring the route back
+    assert any("routes not back" in e for e in result["rollback_errors"])
