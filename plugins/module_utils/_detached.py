@@ -92,7 +92,7 @@ def ip_json(host, args: list):
 
 
 def module_ops(host) -> tuple:
-    return host.which, lambda argv: host.run(argv), lambda: read_loaded(host)
+    return host.which, host.run, lambda: read_loaded(host)
 
 
 # ---------------------------------------------------------------------------------------- pure decisions

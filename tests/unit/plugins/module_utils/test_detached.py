@@ -258,7 +258,10 @@ def test_success_drops_and_restores_the_nic_and_journals_like_the_connected_path
     assert not os.path.exists(os.path.join(host.modules_dir, "kernel/drivers/infiniband"))
     # the order: services stopped before the first unload, the NIC driver loaded after the installer ran
     cmds = [" ".join(c) for c in host.calls if isinstance(c, list) and c[0] != "warn"]
-    first = lambda prefix: next(i for i, c in enumerate(cmds) if c.startswith(prefix))  # noqa: E731
+
+    def first(prefix):
+        return next(i for i, c in enumerate(cmds) if c.startswith(prefix))
+
     assert first("/usr/sbin/systemctl stop openibd") < first("/usr/sbin/modprobe -r") < first("/bin/sh")
     assert first("/bin/sh") < first("/usr/sbin/modprobe virtio_net")
     stages = journal(host)["stages"]
