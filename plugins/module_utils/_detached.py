@@ -456,6 +456,20 @@ class Transaction:
                     ["%s on %s" % (a, n) for n, a in net["missing"]] + net["missing_routes"]))
         return errors
 
+    def mark_undone(self, failed_stage: str, step: str) -> None:
+        """Stages this job finished and its own rollback undid (the quarantine back, the modules loaded again)
+        are no longer done: ``failed`` keeps them open, so the controller's rollback still undoes the rest
+        (masks, services) and a resumed run does them again instead of skipping them."""
+        stages = []
+        if "unload" in self.touched:
+            stages.append("ib_unload")
+        if "purge" in self.touched and self.p["purge"]:
+            stages.append("stock_purge@%s" % self.p["purge"]["kernel"])
+        for stage in stages:
+            if stage != failed_stage and self.journal.read(stage).get("status") == "done":
+                self.journal.record(stage, "failed", {"error": "undone by site_detached's own rollback after step "
+                                                               "%s failed" % step})
+
     # -- the whole job
     def check_plan(self) -> dict:
         """Check mode: what would run, nothing changed."""
@@ -478,8 +492,9 @@ class Transaction:
                 self.result.update(failed=True, failed_step="plan", error=str(exc),
                                    msg="the detached transaction would refuse: %s" % exc)
                 return self.result
+        # the pid lets a later run see that this job still runs (tasks/site_detached_running.yml)
         self.journal.record(STAGE, "started", {"run_id": self.p.get("run_id"), "steps": [], "step": None,
-                                               "error": None}, reset=True)
+                                               "error": None, "pid": os.getpid()}, reset=True)
         for name in STEPS:
             self.journal.step(name, "started")
             try:
@@ -518,6 +533,8 @@ class Transaction:
             self.journal.record(stage, "failed", data)
         changed = bool(self.touched)
         errors = self.rollback() if changed else []
+        if changed and not errors:
+            self.mark_undone(stage, name)
         self.result.update(failed=True, failed_step=name, failed_stage=stage.split("@")[0], error=str(exc),
                            rolled_back=changed and not errors, rollback_errors=errors, changed=changed,
                            **{k: v for k, v in details.items() if k not in self.result})

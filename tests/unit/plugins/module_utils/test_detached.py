@@ -311,9 +311,12 @@ def test_failing_installer_rolls_back_by_itself(host, tmp_path):
     assert stages["ofed_install"]["data"]["error"].startswith("site_detached install: ./mlnxofedinstall exited 28")
     assert stages["site_detached"]["status"] == "rolled_back"
     assert stages["site_detached"]["data"]["step"] == "install"
-    # the earlier stages stay as they were recorded: the controller's rollback role takes them from here
-    assert stages["ib_unload"]["status"] == "done"
-    assert stages["stock_purge@" + DEBIAN12_KVER]["status"] == "done"
+    # the stages the job's own rollback undid are open again (failed): the controller's rollback role undoes
+    # the rest (masks, services), and a resumed run does them again instead of skipping them as done
+    for stage in ("ib_unload", "stock_purge@" + DEBIAN12_KVER):
+        assert stages[stage]["status"] == "failed"
+        assert stages[stage]["data"]["error"] == "undone by site_detached's own rollback after step install failed"
+    assert stages["ib_unload"]["data"]["unloaded"] == result["unloaded"]
 
 
 def test_grown_plan_refuses_and_changes_nothing(host, tmp_path):
