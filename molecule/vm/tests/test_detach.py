@@ -66,6 +66,7 @@ def test_auto_detaches_drops_the_nic_and_finishes(snap, evidence):
     # the controller waited across the outage (from the unload to the address back, by the job's journal): over
     # QEMU user networking the SSH session stalls rather than resets (same address back), so the wait round that
     # spans the outage lasts at least as long as it, with a single poll
+
     def at(step, status):
         stamp = next(s["time"] for s in steps if (s["step"], s["status"]) == (step, status))
         return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
