@@ -333,6 +333,27 @@ def log_header(argv: Sequence[str], cwd: str, started: str) -> str:
         started, " ".join(argv), cwd)
 
 
+def run_logged(run, argv: Sequence[str], cwd: str, log_path: str, started: str) -> Tuple[int, str]:
+    """Run the installer; return ``(rc, output)``, ``output`` being what this run added to ``log_path``.
+
+    ``run(argv, cwd, env)`` runs a command and returns ``(rc, stdout, stderr)``; ``env`` carries ``LC_ALL=C`` and
+    the log path. stdin is /dev/null and stdout/stderr are appended to ``log_path`` as the installer writes them
+    (a shell that ``exec``s the installer, see ``redirected_argv``), so the log shows progress while it runs
+    and nothing is held in memory. What the shell itself printed (the log could not be opened) is added.
+    """
+    with open(log_path, "ab") as log:
+        log.write(log_header(argv, cwd, started).encode("utf-8"))
+        start = log.tell()
+    rc, out, err = run(redirected_argv(argv), cwd, {"LC_ALL": "C", LOG_ENV: log_path})
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        output = log.read().decode("utf-8", "replace")
+    with open(log_path, "ab") as log:
+        log.write(("%s# rc: %s\n" % ("" if output.endswith("\n") or not output else "\n", rc)).encode("utf-8"))
+    shell = (out + err).strip()
+    return rc, output + ("\n" + shell if shell else "")
+
+
 # ---------------------------------------------------------------------------------------------- output
 _LOGS_DIR_RES = (
     re.compile(r"Logs dir:\s*(?P<path>/\S+)"),

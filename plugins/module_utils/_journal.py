@@ -19,6 +19,7 @@ valid JSON or not in this format raises ``JournalError`` so the caller refuses i
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import os
 import tempfile
@@ -32,6 +33,11 @@ HISTORY_LIMIT = 200
 
 class JournalError(Exception):
     """The journal exists but cannot be read or is not a journal."""
+
+
+def utc_now() -> str:
+    """The time format of every record: UTC, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def empty_journal() -> dict:

@@ -156,15 +156,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils import _interlocks as il
+from ansible_collections.iser.ofed.plugins.module_utils import _module_ops as mo
 from ansible_collections.iser.ofed.plugins.module_utils._modules_dep import parse_modules_dep
 from ansible_collections.iser.ofed.plugins.module_utils._proc_modules import parse_proc_modules
-from ansible_collections.iser.ofed.plugins.module_utils._unload_plan import (
-    build_unload_plan,
-    live_holders,
-    load_plan,
-    read_sys_holders,
-    unload_order,
-)
+from ansible_collections.iser.ofed.plugins.module_utils._unload_plan import build_unload_plan, load_plan, read_sys_holders
 from ansible_collections.iser.ofed.plugins.module_utils._virt import detect_container
 
 ROOT = "/"  # tests point this at a constructed tree
@@ -232,20 +227,9 @@ def gather_interlocks(module: AnsibleModule, plan: list[str], unknown: list[dict
     return findings
 
 
-def remove_one(module: AnsibleModule, name: str) -> tuple[bool, list[str], str]:
-    """Try ``modprobe -r`` then ``rmmod``; ``(gone, commands, stderr)``."""
-    tried, errors = [], []
-    for tool, argv in (("modprobe", ["-r", name]), ("rmmod", [name])):
-        path = module.get_bin_path(tool)
-        if not path:
-            continue
-        rc, _out, err = module.run_command([path] + argv, environ_update=C_ENV)
-        tried.append(" ".join([path] + argv))
-        errors.append((err or "").strip())
-        current = loaded_modules() or []
-        if rc == 0 and name not in {m["name"] for m in current}:
-            return True, tried, ""
-    return False, tried, "; ".join(e for e in errors if e) or "no modprobe or rmmod found, or both left it loaded"
+def module_ops(module: AnsibleModule) -> tuple:
+    """``(which, run, read_loaded)`` for ``_module_ops``."""
+    return (module.get_bin_path, lambda argv: module.run_command(argv, environ_update=C_ENV), loaded_modules)
 
 
 def absent(module: AnsibleModule, modules: list[dict], dep_map: dict, result: dict) -> None:
@@ -270,21 +254,11 @@ def absent(module: AnsibleModule, modules: list[dict], dep_map: dict, result: di
         result.update(changed=bool(plan), msg="would unload %d module(s)" % len(plan) if plan else "nothing to unload")
         module.exit_json(**result)
     done, collateral = result["done"], result["collateral"]
-    for name in plan:
-        snapshot = loaded_modules() or []
-        before = {m["name"] for m in snapshot}
-        if name not in before:
-            continue
-        gone, cmds, err = remove_one(module, name)
-        after = {m["name"] for m in loaded_modules() or []}
-        # what modprobe -r took with it, in an order consistent with the holders it had
-        extra = unload_order(before - after - {name} - set(done), live_holders(snapshot), dep_map)[0]
-        done.extend(([name] if gone else []) + extra)
-        collateral.extend(e for e in extra if e not in plan)
-        result["changed"] = bool(done)
-        if not gone:
-            module.fail_json(msg="failed to unload %s after unloading %s; stopped" % (
-                name, ", ".join(done) or "nothing"), failed_module=name, cmd=cmds, stderr=err, **result)
+    failure = mo.unload_in_order(*module_ops(module), plan, dep_map, done, collateral)
+    result["changed"] = bool(done)
+    if failure:
+        module.fail_json(msg="failed to unload %s after unloading %s; stopped" % (
+            failure["failed_module"], ", ".join(done) or "nothing"), **dict(result, **failure))
     result["msg"] = "unloaded %d module(s)" % len(done)
     module.exit_json(**result)
 
@@ -298,16 +272,13 @@ def present(module: AnsibleModule, modules: list[dict], result: dict) -> None:
     if module.check_mode or not plan:
         result.update(changed=bool(plan), msg="would load %s" % ", ".join(plan) if plan else "all loaded already")
         module.exit_json(**result)
-    modprobe = module.get_bin_path("modprobe", required=True)
-    for name in plan:
-        cmd = [modprobe, name]
-        rc, out, err = module.run_command(cmd, environ_update=C_ENV)
-        if rc == 0 and name in {m["name"] for m in loaded_modules() or []}:
-            result["done"].append(name)
-            result["changed"] = True
-            continue
-        module.fail_json(msg="modprobe %s failed (rc=%d) after loading %s" % (
-            name, rc, ", ".join(result["done"]) or "nothing"), rc=rc, cmd=cmd, stdout=out, stderr=err, **result)
+    module.get_bin_path("modprobe", required=True)
+    failure = mo.load_in_order(*module_ops(module), plan, result["done"])
+    result["changed"] = bool(result["done"])
+    if failure:
+        module.fail_json(msg="modprobe %s failed (rc=%s) after loading %s" % (
+            failure["failed_module"], failure["rc"], ", ".join(result["done"]) or "nothing"),
+            **dict(result, **failure))
     result["msg"] = "loaded %s" % ", ".join(result["done"])
     module.exit_json(**result)
 

@@ -134,17 +134,12 @@ record:
            data: {kernel: 6.1.0-50-amd64, services_running: [opensmd, openibd]}}
 """
 
-import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils._journal import (
-    JournalError, apply_record, dump_journal, journal_path, load_journal, write_journal)
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    JournalError, apply_record, dump_journal, journal_path, load_journal, utc_now, write_journal)
 
 
 def main():

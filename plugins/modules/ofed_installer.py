@@ -271,27 +271,11 @@ def module_files(kernel):
 
 
 def run_installer(module, argv, cwd, log_path):
-    """Run the installer; return ``(rc, output)``, ``output`` being what this run added to ``log_path``.
-
-    stdin is /dev/null and stdout/stderr are appended to ``log_path`` as the installer writes them (a shell
-    that ``exec``s the installer, see ``_installer.redirected_argv``), so the log shows progress while it runs
-    and nothing is held in memory. What the shell itself printed (the log could not be opened) is added.
-    """
-    with open(log_path, "ab") as log:
-        log.write(inst.log_header(argv, cwd, time.strftime("%Y-%m-%dT%H:%M:%S%z")).encode("utf-8"))
-        start = log.tell()
-    env = dict(ENV)
-    env[inst.LOG_ENV] = log_path
-    # expand_user_and_vars=False: run_command would otherwise expand ~ and $NAME inside every word
-    rc, out, err = module.run_command(inst.redirected_argv(argv), cwd=cwd, environ_update=env,
-                                      expand_user_and_vars=False)
-    with open(log_path, "rb") as log:
-        log.seek(start)
-        output = log.read().decode("utf-8", "replace")
-    with open(log_path, "ab") as log:
-        log.write(("%s# rc: %s\n" % ("" if output.endswith("\n") or not output else "\n", rc)).encode("utf-8"))
-    shell = (out + err).strip()
-    return rc, output + ("\n" + shell if shell else "")
+    """Run the installer (``_installer.run_logged``); return ``(rc, output)``."""
+    def run(words, workdir, env):
+        # expand_user_and_vars=False: run_command would otherwise expand ~ and $NAME inside every word
+        return module.run_command(words, cwd=workdir, environ_update=env, expand_user_and_vars=False)
+    return inst.run_logged(run, argv, cwd, log_path, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 def installed_state(module, kernel):

@@ -168,93 +168,15 @@ state:
   sample: complete
 """
 
-import fcntl
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.iser.ofed.plugins.module_utils import _quarantine as q
-from ansible_collections.iser.ofed.plugins.module_utils._modules_dep import parse_modules_dep
+from ansible_collections.iser.ofed.plugins.module_utils import _stock_purge as sp
 
 # File-system root of /proc, /sys and /boot; unit tests point it at a constructed tree.
 ROOT = "/"
-
-
-def _read(path, root=None):
-    try:
-        with open(os.path.join(root or ROOT, path.lstrip("/")), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-class Runner:
-    def __init__(self, module):
-        self.module = module
-
-    def __call__(self, argv, fail=True):
-        path = self.module.get_bin_path(argv[0])
-        if not path:
-            if fail:
-                self.module.fail_json(msg="%s is not installed: cannot run %s" % (argv[0], " ".join(argv)))
-            return None
-        rc, out, err = self.module.run_command([path] + list(argv[1:]), environ_update={"LC_ALL": "C"})
-        if rc != 0 and fail:
-            self.module.fail_json(msg="%s failed (rc=%d); the manifest keeps this step to retry on the next run"
-                                  % (" ".join(argv), rc), rc=rc, stdout=out, stderr=err, cmd=argv)
-        return rc, out, err
-
-
-def initramfs_tool(module, kernel):
-    """``(list_argv, rebuild_argv, image)`` for update-initramfs or dracut; None when neither is installed."""
-    if module.get_bin_path("update-initramfs"):
-        image = "/boot/initrd.img-%s" % kernel
-        return ["lsinitramfs", image], ["update-initramfs", "-u", "-k", kernel], image
-    if module.get_bin_path("dracut"):
-        image = "/boot/initramfs-%s.img" % kernel
-        return ["lsinitrd", image], ["dracut", "-f", "--kver", kernel], image
-    return None
-
-
-def initramfs_contains(module, run, kernel, rels):
-    tool = initramfs_tool(module, kernel)
-    if tool is None or not os.path.exists(os.path.join(ROOT, tool[2].lstrip("/"))):
-        return []
-    res = run(tool[0], fail=False)
-    if res is None or res[0] != 0:
-        module.warn("cannot list %s; rebuilding it to be safe" % tool[2])
-        return list(rels)
-    return q.initramfs_members(res[1], kernel, rels)
-
-
-def management(run):
-    ip_json = run(["ip", "-j", "addr"], fail=False)
-    return q.management_links(ROOT, _read("/proc/net/route"), _read("/proc/net/ipv6_route"), dict(os.environ),
-                              [_read("/proc/net/tcp"), _read("/proc/net/tcp6")],
-                              ip_json[1] if ip_json and ip_json[0] == 0 else None)
-
-
-def post_steps(module, run, quar, manifest, result, p):
-    """Run the manifest's ``todo`` (depmod, initramfs), each recorded as done as soon as it succeeded."""
-    for step in list(manifest.get("todo", [])):
-        if step == "depmod":
-            argv = q.depmod_argv(p["modules_root"], p["kernel"])
-            if argv:
-                run(argv)
-                result["depmod_ran"] = True
-            else:
-                module.warn("modules_root %s does not end in /lib/modules: run depmod yourself" % p["modules_root"])
-        elif step == "initramfs":
-            tool = initramfs_tool(module, p["kernel"])
-            if tool is None:
-                module.fail_json(msg="neither update-initramfs nor dracut is installed: cannot rebuild the initramfs "
-                                 "of %s; install one, or set initramfs: never" % p["kernel"])
-            run(tool[1])
-            result["initramfs_rebuilt"] = True
-            manifest["initramfs_rebuilt"] = p["state"] == "quarantined"
-        manifest["todo"].remove(step)
-        quar.save(manifest)
-        result["changed"] = True
 
 
 def main():
@@ -273,121 +195,11 @@ def main():
     )
     p = module.params
     p["kernel"] = p["kernel"] or os.uname().release
-    run = Runner(module)
-    modules_dir = os.path.join(p["modules_root"], p["kernel"])
-    qdir = os.path.join(p["state_dir"], "quarantine", p["kernel"])
-    quar = q.Quarantine(modules_dir, qdir, p["kernel"])
-    result = dict(changed=False, moved=[], kept=[], files=0, bytes=0, manifest=quar.manifest_path, dependents=[],
-                  dependents_detail=[], depmod_ran=False, initramfs_rebuilt=False)
-    lock = None
     try:
-        dirs = q.validate_dirs(p["dirs"])
-        if not os.path.isdir(modules_dir):
-            raise q.QuarantineError("%s does not exist: kernel %s is not installed (option kernel)"
-                                    % (modules_dir, p["kernel"]))
-        if not module.check_mode:
-            lock = take_lock(os.path.dirname(qdir))
-        manifest = quar.load()
-        if p["state"] == "quarantined":
-            quarantined(module, run, quar, manifest, dirs, result, p)
-        else:
-            restored(module, run, quar, manifest, result, p)
+        result = sp.apply(sp.ModuleHost(module, ROOT), p)
     except q.QuarantineError as exc:
-        result.update(exc.details)
-        module.fail_json(msg=str(exc), **result)
-    finally:
-        if lock is not None:
-            lock.close()
+        module.fail_json(msg=str(exc), **exc.details)
     module.exit_json(**result)
-
-
-def take_lock(directory):
-    """One run at a time per host: an exclusive flock on ``<state_dir>/quarantine/.lock``."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    lock = open(os.path.join(directory, ".lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        raise q.QuarantineError("another stock_modules run holds %s/.lock: wait for it to finish" % directory)
-    return lock
-
-
-def quarantined(module, run, quar, manifest, dirs, result, p):
-    existing = [d for d in dirs if os.path.isdir(os.path.join(quar.modules_dir, d))]
-    staged = q.staged_module_names(quar.modules_dir)
-    to_move, result["kept"], warnings = q.keep_decisions(quar.modules_dir, existing, management(run),
-                                                         staged, p["force"])
-    for warning in warnings:
-        module.warn(warning)
-    plan = quar.plan_quarantine(manifest, to_move, with_hash=not module.check_mode)
-    dep_text = _read(os.path.join(quar.modules_dir, "modules.dep"), root="/")
-    if dep_text is None:
-        module.warn("%s/modules.dep is missing or unreadable: dependents are not known" % quar.modules_dir)
-    detail = q.dependents(parse_modules_dep(dep_text or "")[0], q.module_names(plan["entries"]), plan["dirs"],
-                          staged)
-    if manifest and manifest["state"] != "restored":
-        known = {d["module"] for d in detail}
-        detail += [d for d in manifest.get("dependents", []) if d["module"] not in known]
-    result["dependents_detail"] = sorted(detail, key=lambda d: d["module"])
-    result["dependents"] = [d["module"] for d in result["dependents_detail"]]
-    summary = q.summary(plan["pending"], plan["dirs"], quar.modules_dir, quar.files_dir)
-    result.update(moved=summary["moved"], files=summary["files"], bytes=summary["bytes"],
-                  state=manifest["state"] if manifest else "absent")
-    if module._diff and plan["changed"]:
-        result["diff"] = summary["diff"]
-    fresh = not manifest or manifest["state"] == "restored"
-    if plan["changed"]:
-        rels = [e["path"] for e in plan["pending"] if e["type"] == "file"]
-        contained = []
-        if p["initramfs"] != "never" and rels:
-            contained = initramfs_contains(module, run, p["kernel"], rels)
-        if not fresh:
-            contained = sorted(set(contained) | set(manifest.get("initramfs_contained", [])))
-        todo = q.todo_after("quarantined", [] if fresh else manifest.get("todo", []), p["depmod"], p["initramfs"],
-                            manifest, contained)
-        result["changed"] = True
-        result["state"] = "complete"
-        if module.check_mode:
-            return
-        quar.quarantine(manifest, plan, {"todo": todo, "initramfs_contained": contained,
-                                         "dependents": result["dependents_detail"]})
-        manifest = quar.load()
-    if manifest and not module.check_mode:
-        if manifest["state"] == "complete" and not plan["changed"]:
-            problems = quar.verify(manifest, quar.files_dir)
-            if problems:
-                raise q.QuarantineError("the quarantine does not match its manifest: %s" % "; ".join(problems[:10]),
-                                        problems=problems)
-        post_steps(module, run, quar, manifest, result, p)
-    elif manifest and manifest.get("todo"):
-        result["changed"] = True
-
-
-def restored(module, run, quar, manifest, result, p):
-    if manifest is None:
-        result["state"] = "absent"
-        return
-    result["dependents_detail"] = manifest.get("dependents", [])
-    result["dependents"] = [d["module"] for d in result["dependents_detail"]]
-    result["state"] = manifest["state"]
-    if manifest["state"] != "restored":
-        back = [e for e in manifest["entries"] if e["type"] != "dir"
-                and not os.path.lexists(os.path.join(quar.modules_dir, e["path"]))]
-        summary = q.summary(back, manifest["dirs"], quar.files_dir, quar.modules_dir)
-        result.update(moved=summary["moved"], files=summary["files"], bytes=summary["bytes"])
-        if module._diff:
-            result["diff"] = summary["diff"]
-        todo = q.todo_after("restored", [], p["depmod"], p["initramfs"], manifest, [])
-        result["changed"] = True
-        result["state"] = "restored"
-        if module.check_mode:
-            return
-        quar.restore(manifest, todo)
-    elif module.check_mode:
-        result["changed"] = bool(manifest.get("todo"))
-        return
-    post_steps(module, run, quar, manifest, result, p)
 
 
 if __name__ == "__main__":
