@@ -21,19 +21,6 @@ def address(snapshot):
     return sorted(a["local"] for l in links for a in l.get("addr_info", []) if a.get("family") == "inet")
 
 
-def test_never_refuses_on_the_management_nic_and_changes_nothing(snap, evidence):
-    ctl = controller(evidence, "never")
-    before, after = snap("detach_never_before"), snap("detach_never_after")
-    assert not ctl["detached"] and ctl["outcome"]["status"] == "failed"
-    assert "NIC_MGMT_CONNECTION" in ctl["outcome"]["msg"] and "virtio_net" in ctl["outcome"]["msg"]
-    assert after["loaded"] == before["loaded"], "modules changed although the interlock refused"
-    assert after["files"] == before["files"] and after["quarantine"] == {}
-    assert after["probes"]["ifindex"]["output"] == before["probes"]["ifindex"]["output"]
-    # what ib_unload masked before its unload refused was undone by site's rescue (the rollback role)
-    assert after["probes"]["masks"]["output"] == before["probes"]["masks"]["output"]
-    assert after["journal"]["stages"]["ib_unload"]["status"] == "rolled_back"
-
-
 def test_auto_detaches_drops_the_nic_and_finishes(snap, evidence):
     ctl = controller(evidence, "auto")
     before, after = snap("detach_auto_before"), snap("detach_auto_after")
