@@ -183,3 +183,28 @@ def test_killed_run_was_resumed_without_redoing_finished_stages():
                           + " ".join(shlex.quote(e["path"]) for e in files))
     got = {line.split()[1]: line.split()[0] for line in sums.splitlines()}
     assert got == {e["path"]: e["sha256"] for e in files}
+
+
+def test_converged_run_takes_the_fast_path():
+    ev = evidence("fast-path")["converged"]
+    assert ev["rc"] == 0, ev["lines"]
+    recap = [line for line in ev["lines"] if "changed=" in line]
+    assert recap and all(" changed=0 " in line for line in recap), recap
+    assert any("skipping: no hosts matched" in line for line in ev["lines"]), ev["lines"]  # the pipeline play
+    rec = ev["record"]
+    assert rec["status"] == "done" and rec["msg"].startswith("converged (fast path): mlnx_ofed 5.0-2.1.8.0"), rec
+    read = rec["fast_path"]["read"]
+    assert read["checks"] == ["inputs", "lock", "journal", "bundle", "stack", "drift", "scst"]
+    assert read["scst"]["modules"] == ["scst", "iscsi-scst", "isert-scst"] and read["scst"]["crc"].startswith("0x")
+    assert rec["stages"]["finalize"] == "done"
+
+
+def test_real_drift_makes_the_fast_path_run_the_pipeline():
+    ev = evidence("fast-path")["drift"]
+    assert ev["rc"] == 0, ev["lines"]
+    k = host().check_output("ls -1 /lib/modules")
+    assert any("not converged: modinfo -k %s: isert-scst not found" % k in line for line in ev["lines"]), ev["lines"]
+    rec = ev["record"]
+    assert rec["status"] == "done" and "fast_path" not in rec, rec  # the pipeline's record
+    # iscsi_scst rebuilt and reinstalled the removed module (test_iscsi_scst_built_... reads it as the build made it)
+    assert host().file(ev["removed"]).is_file
