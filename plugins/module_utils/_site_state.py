@@ -50,6 +50,7 @@ KERNEL_PACKAGES = {
     "ofed": ("compat-rdma", "kernel-ib"),
 }
 _MODULE_SUFFIX_RE = re.compile(r"\.ko(\.(xz|zst|gz))?$")
+_MODINFO_ERROR_RE = re.compile(r"ERROR: (?:Module (?P<name>\S+) not found|could not get modinfo from '(?P<name2>[^']+)')")
 
 
 class NotConverged(Exception):
@@ -222,11 +223,27 @@ def scst_record(journal: Any, want: Dict[str, Any], stack: Dict[str, Any]) -> Di
     return data
 
 
-def check_scst_modules(found: Dict[str, Dict[str, str]], modules: Sequence[str], kernel: str) -> None:
+def modinfo_errors(stderr: str) -> Dict[str, str]:
+    """``modinfo``'s error lines by module name ('-' for '_'): ``Module x not found.`` (not in modules.dep)
+    and ``could not get modinfo from 'x': <reason>`` (modules.dep names a file that is gone)."""
+    errors: Dict[str, str] = {}
+    for line in (stderr or "").splitlines():
+        match = _MODINFO_ERROR_RE.search(line)
+        if match:
+            errors[(match.group("name") or match.group("name2")).replace("_", "-")] = line.strip()
+    return errors
+
+
+def check_scst_modules(found: Dict[str, Dict[str, str]], modules: Sequence[str], kernel: str,
+                       stderr: str = "") -> None:
     bad = []
+    errors = modinfo_errors(stderr)
     for name in modules:
-        mod = found.get(name.replace("_", "-"))
-        if mod is None:
+        key = name.replace("_", "-")
+        mod = found.get(key)
+        if key in errors:
+            bad.append("%s: %s" % (name, errors[key]))
+        elif mod is None:
             bad.append("%s not found" % name)
         elif not mod["filename"].startswith("/lib/modules/%s/" % kernel):
             bad.append("%s is %s, not under /lib/modules/%s/" % (name, mod["filename"], kernel))

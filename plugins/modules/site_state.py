@@ -202,9 +202,9 @@ def assess(module, want, read):
     read["checks"].append("drift")
     data = ss.scst_record(journal, want, stack)
     mods = ss.modules_of(want)
-    rc, out, _err = run(module, ["modinfo", "-k", want["kernel"]] + mods)
+    rc, out, err = run(module, ["modinfo", "-k", want["kernel"]] + mods)
     found = ss.parse_modinfo(out or "")
-    ss.check_scst_modules(found, mods, want["kernel"])
+    ss.check_scst_modules(found, mods, want["kernel"], err or "")
     symvers = str(ss._dict(data.get("headers")).get("module_symvers") or "")
     linked = expected = None
     if ss.ISERT in [m.replace("_", "-") for m in mods]:

@@ -31,6 +31,24 @@ def test_modinfo_with_a_module_missing_names_it():
         raise AssertionError("a missing module passed")
 
 
+def test_modinfo_of_a_module_file_removed_names_the_error():
+    """modules.dep still names isert-scst, its file is gone: modinfo prints its filename, then an error."""
+    out = read_fixture(CAPTURE, "modinfo_file_removed.txt")
+    err = read_fixture(CAPTURE, "modinfo_file_removed.stderr")
+    assert "isert-scst" in ss.parse_modinfo(out)
+    assert ss.modinfo_errors(err) == {"isert-scst": "modinfo: ERROR: could not get modinfo from 'isert_scst': "
+                                                    "No such file or directory"}
+    try:
+        ss.check_scst_modules(ss.parse_modinfo(out), ["scst", "iscsi-scst", "isert-scst"], KVER, err)
+    except ss.NotConverged as exc:
+        assert str(exc) == ("modinfo -k %s: isert-scst: modinfo: ERROR: could not get modinfo from 'isert_scst': "
+                            "No such file or directory" % KVER)
+    else:
+        raise AssertionError("a removed module file passed")
+    assert ss.modinfo_errors(read_fixture(CAPTURE, "modinfo_missing_module.stderr")) == {
+        "nosuch-mod": "modinfo: ERROR: Module nosuch-mod not found."}
+
+
 def test_modinfo_of_another_kernel_is_refused():
     found = ss.parse_modinfo(read_fixture(CAPTURE, "modinfo_-k_scst_iscsi-scst_isert-scst.txt"))
     try:

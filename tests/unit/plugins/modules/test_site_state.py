@@ -175,6 +175,17 @@ def test_a_missing_scst_module_is_not_converged(host):
     assert res["converged"] is False and res["reason"] == "modinfo -k %s: iscsi-scst not found" % KVER
 
 
+def test_a_removed_scst_module_file_is_not_converged(host):
+    host.answers["modinfo"] = (int(read_fixture(CAPTURE, "modinfo_file_removed.rc")),
+                               read_fixture(CAPTURE, "modinfo_file_removed.txt"),
+                               read_fixture(CAPTURE, "modinfo_file_removed.stderr"))
+    res = host.run()
+    assert res["converged"] is False
+    assert res["reason"] == ("modinfo -k %s: isert-scst: modinfo: ERROR: could not get modinfo from 'isert_scst': "
+                             "No such file or directory" % KVER)
+    assert "modprobe" not in [c[0] for c in host.calls]
+
+
 def test_isert_linked_against_other_headers_is_not_converged(host):
     with open(host.symvers, "w", encoding="utf-8") as handle:
         handle.write("0x12345678\tib_register_client\tdrivers/infiniband/core/ib_core\tEXPORT_SYMBOL\t\n")
