@@ -28,8 +28,7 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.iser.ofed.plugins.module_utils._run_lock import controller_gone, controller_identity
 from ansible_collections.iser.ofed.plugins.module_utils._site_state import fast_inputs, summary
-from ansible_collections.iser.ofed.plugins.module_utils._site_txn import (  # noqa: F401 (re-exported)
-    OPEN_TRANSACTION, PIPELINE, _dict, _stages, site_transaction, where_it_stands)
+from ansible_collections.iser.ofed.plugins.module_utils._site_txn import _dict, _stages, site_transaction, where_it_stands
 
 RECORD_VERSION = 2
 

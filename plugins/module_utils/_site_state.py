@@ -137,9 +137,13 @@ def check_stack(vdata: Dict[str, Any], info_rc: Optional[int], info_out: str,
     """The installed stack (``ofed_info -s`` + packages) is the bundle validate recorded (which the finished
     transaction's ofed_install record names too); returns it."""
     cls = oi.classify_first_line(oi.first_line(info_out)) if info_rc == 0 else {"kind": None}
-    _need(cls.get("kind"), "ofed_info -s %s" % ("did not run" if info_rc is None else
-                                                  "exited %s" % info_rc if info_rc else
-                                                  "printed %r" % oi.clean_text(oi.first_line(info_out))))
+    if info_rc is None:
+        said = "did not run"
+    elif info_rc:
+        said = "exited %s" % info_rc
+    else:
+        said = "printed %r" % oi.clean_text(oi.first_line(info_out))
+    _need(cls.get("kind"), "ofed_info -s %s" % said)
     stack = oi.decide_stack(dict(cls, source="ofed_info -s"), list(packages), None)
     _need(stack["flavor"] == vdata.get("flavor"),
           "ofed_info -s says %s, validate recorded %s" % (stack["flavor"], vdata.get("flavor")))
@@ -158,8 +162,8 @@ def check_stack(vdata: Dict[str, Any], info_rc: Optional[int], info_out: str,
 
 
 def check_drift(drift: Dict[str, Any]) -> None:
-    _need(not drift.get("detected"), "drift: %s" % "; ".join(f.get("msg", f.get("code", "?"))
-                                                            for f in drift.get("findings") or []))
+    findings = drift.get("findings") or []
+    _need(not drift.get("detected"), "drift: %s" % "; ".join(f.get("msg", f.get("code", "?")) for f in findings))
     _need(not drift.get("errors"), "drift_facts could not read everything: %s" % "; ".join(
         e.get("msg", "?") for e in drift.get("errors") or []))
     _need(drift.get("stack", {}).get("kernel_modules_expected"),
@@ -215,9 +219,9 @@ def scst_record(journal: Any, want: Dict[str, Any], stack: Dict[str, Any]) -> Di
           "iscsi_scst was built for kernel %s, this run targets %s" % (ident.get("kernel"), want["kernel"]))
     _need(ident.get("ofed_version") == stack["version"],
           "iscsi_scst was built against OFED %s, %s is installed" % (ident.get("ofed_version"), stack["version"]))
-    _need(ident.get("install_method") == want.get("scst_install_method", "make_install"),
-          "iscsi_scst was installed by %s, this run asks for %s" % (ident.get("install_method"),
-                                                                   want.get("scst_install_method")))
+    method = want.get("scst_install_method", "make_install")
+    _need(ident.get("install_method") == method,
+          "iscsi_scst was installed by %s, this run asks for %s" % (ident.get("install_method"), method))
     _need(ident.get("flavor") == ident.get("expected_flavor"),
           "iscsi_scst's build used %s headers, %s were intended" % (ident.get("flavor"), ident.get("expected_flavor")))
     return data

@@ -13,11 +13,12 @@ description:
   - Writes one C(<host>.site.json) per host record (hosts C(not_reached) get none), C(site-report.md) and
     C(site-report.html) into O(dir) on the controller, creating O(dir) (mode 0755; files 0644). A file that
     already holds what would be written is left alone, so a second identical report reports no change.
-  - Runs entirely in the action plugin, in the controller's process (no module is executed): the site playbook
-    writes the report after every batch, and one C(copy) per host made that most of a converged run's time.
+  - Runs entirely in the action plugin, in the controller's process (no module is executed). The site
+    playbook writes the report after every batch, and one C(copy) per host made that most of a converged
+    run's time.
 options:
   dir:
-    description: Absolute report directory on the controller (C(iser_ofed_site_report_dir), resolved).
+    description: The absolute report directory on the controller (C(iser_ofed_site_report_dir), resolved).
     type: path
     required: true
   records:
@@ -27,9 +28,15 @@ options:
     required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
+    details: The report is written on the controller, by the action plugin.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Writes nothing and reports no change (the site playbook runs it with C(check_mode=false)).

@@ -92,7 +92,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Hashes the staged bundle archive (once per run per host: a second or two for a 400 MB MLNX_OFED bundle)
+  - Hashes the staged bundle archive (once per run per host, a second or two for a 400 MB MLNX_OFED bundle)
     and, through the drift checks, the quarantined stock files.
 seealso:
   - module: iser.ofed.drift_facts
