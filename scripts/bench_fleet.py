@@ -3,10 +3,10 @@
 """Inventory and result helper shared by scripts/demo.sh, scripts/demo-vm.sh and scripts/bench.sh.
 
     bench_fleet.py inventory --out FILE --host NAME [--host NAME ...] [--vm-info JSON] [--bundle-url URL
-        --bundle-checksum SUM --controller-cache DIR] [--forks N]
+        --bundle-checksum SUM --controller-cache DIR] [--podman-executable SHIM]
     bench_fleet.py fixtures                                              (build the fixture bundle + SCST source)
-    bench_fleet.py events --since EPOCH --until EPOCH --prefix PREFIX   (podman exec events per container)
-    bench_fleet.py summary --callback JSON --events JSON                (one results row, JSON)
+    bench_fleet.py podman-calls --log FILE --prefix PREFIX               (podman calls per container, from the shim)
+    bench_fleet.py summary --callback JSON --calls JSON                 (one results row, JSON)
     bench_fleet.py notes JOURNAL.json...                                 (what unload/purge did per host)
     bench_fleet.py serve --dir DIR --port PORT --log FILE                (HTTP server counting bytes sent)
 
@@ -72,6 +72,8 @@ def inventory(args: argparse.Namespace) -> Dict[str, Any]:
             "ansible_python_interpreter": "/usr/bin/python3",
         })
         hosts = {name: {} for name in args.host}
+        if args.podman_executable:
+            group_vars["ansible_podman_executable"] = args.podman_executable
     if args.kernel and not args.vm_info:
         # The scenario reads it with `podman exec` at every templating; the callers read it once.
         group_vars["iser_ofed_target_kernel"] = args.kernel
@@ -126,20 +128,23 @@ def fixtures() -> List[str]:
     return [bundle, source]
 
 
-def podman_events(since: str, until: str, prefix: str) -> Dict[str, Dict[str, int]]:
-    """podman's own event log: exec (one command run in the container: a round trip) per container."""
-    out = subprocess.run(
-        ["podman", "events", "--stream=false", "--since", since, "--until", until,
-         "--filter", "type=container", "--format", "{{.Status}} {{.Name}}"],
-        check=True, capture_output=True, text=True, timeout=120).stdout
+def podman_calls(log_file: str, prefix: str) -> Dict[str, Dict[str, int]]:
+    """Per container, the podman calls the connection made, by subcommand (``exec``: one command run in the
+    container, a round trip), from the log scripts/bench_podman_shim.sh writes (one argv per line)."""
     counts: Dict[str, Dict[str, int]] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].startswith(prefix):
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        words = line.split()
+        sub = next((w for w in words if not w.startswith("-")), "")
+        name = next((w for w in words if w.startswith(prefix)), None)
+        if name is None:
             continue
-        status, name = parts
         per = counts.setdefault(name, {})
-        per[status] = per.get(status, 0) + 1
+        per[sub] = per.get(sub, 0) + 1
     return counts
 
 
@@ -234,10 +239,10 @@ def _spread(values: List[int]) -> Dict[str, Any]:
     return {"min": min(values), "max": max(values), "mean": round(sum(values) / len(values), 1)}
 
 
-def summary(callback_file: str, events_file: str) -> Dict[str, Any]:
+def summary(callback_file: str, calls_file: str) -> Dict[str, Any]:
     with open(callback_file, encoding="utf-8") as handle:
         cb = json.load(handle)
-    with open(events_file, encoding="utf-8") as handle:
+    with open(calls_file, encoding="utf-8") as handle:
         ev = json.load(handle)
     hosts = sorted(cb.get("hosts", {}))
     return {
@@ -263,6 +268,7 @@ def main(argv: List[str]) -> int:
     inv.add_argument("--bundle-url")
     inv.add_argument("--bundle-checksum", default="")
     inv.add_argument("--controller-cache", default="")
+    inv.add_argument("--podman-executable", help="the podman the connection runs (bench: the counting shim)")
     ntp = sub.add_parser("notes")
     ntp.add_argument("journal", nargs="*")
     sub.add_parser("fixtures")
@@ -272,13 +278,12 @@ def main(argv: List[str]) -> int:
     svp.add_argument("--log", required=True)
     sbp = sub.add_parser("served")
     sbp.add_argument("--log", required=True)
-    evp = sub.add_parser("events")
-    evp.add_argument("--since", required=True)
-    evp.add_argument("--until", required=True)
-    evp.add_argument("--prefix", required=True)
+    pcp = sub.add_parser("podman-calls")
+    pcp.add_argument("--log", required=True)
+    pcp.add_argument("--prefix", required=True)
     smp = sub.add_parser("summary")
     smp.add_argument("--callback", required=True)
-    smp.add_argument("--events", required=True)
+    smp.add_argument("--calls", required=True)
     args = parser.parse_args(argv)
     if args.cmd == "inventory":
         data = inventory(args)
@@ -294,11 +299,11 @@ def main(argv: List[str]) -> int:
     elif args.cmd == "served":
         json.dump(served_bytes(args.log), sys.stdout, sort_keys=True)
         sys.stdout.write("\n")
-    elif args.cmd == "events":
-        json.dump(podman_events(args.since, args.until, args.prefix), sys.stdout, indent=2, sort_keys=True)
+    elif args.cmd == "podman-calls":
+        json.dump(podman_calls(args.log, args.prefix), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        json.dump(summary(args.callback, args.events), sys.stdout, indent=2, sort_keys=True)
+        json.dump(summary(args.callback, args.calls), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     return 0
 

@@ -14,6 +14,8 @@ Pure functions, no I/O:
 * ``site_prediction(raw)``: in check mode, what each later stage would do, from the plans the roles return.
 * ``site_controller(job)``, ``site_lock_holder_gone(lock, me)``: the run's controller process, and whether the
   run holding a host's lock is known to be dead (these two read ``/proc`` on the controller: the only I/O here).
+* ``site_fast_inputs(inputs)``, ``site_converged_text(read)``: the converged fast path's inputs (this run's
+  bundle and SCST source identities; hashes a controller-side archive) and a converged host's report message.
 * ``site_fleet(records, hosts)``, ``site_summary(records)``, ``site_markdown(records)``, ``site_html(records)``:
   the fleet report (hosts without a record are ``not_reached``: a later batch, or the run stopped first).
 """
@@ -25,13 +27,11 @@ import socket
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.iser.ofed.plugins.module_utils._run_lock import controller_gone, controller_identity
+from ansible_collections.iser.ofed.plugins.module_utils._site_state import fast_inputs, summary
+from ansible_collections.iser.ofed.plugins.module_utils._site_txn import _dict, _stages, site_transaction, where_it_stands
 
 RECORD_VERSION = 2
 
-# The pipeline's journaled stages, in order (stock_purge is recorded as stock_purge@<kernel>).
-PIPELINE = ("validate", "ib_unload", "stock_purge", "ofed_install", "iscsi_scst", "finalize")
-# Statuses of the journal's "site" record that leave a transaction open (resumable).
-OPEN_TRANSACTION = ("started", "failed")
 
 # Outcomes of one host in one run.
 DONE = "done"                        # every stage passed
@@ -50,14 +50,6 @@ TRANSACTION_STAGES = ("ib_unload", "stock_purge", "ofed_install")
 _TOUCHED = ("started", "done", "failed")
 
 
-def _dict(value: Any) -> Dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _stages(journal: Any) -> Dict[str, Any]:
-    return _dict(_dict(journal).get("stages"))
-
-
 def site_rollback_scope(journal: Any) -> List[str]:
     """``['install', 'purge']``, ``['purge']`` or ``[]`` from the stages recorded as started/done/failed."""
     stages = _stages(journal)
@@ -71,31 +63,6 @@ def site_rollback_scope(journal: Any) -> List[str]:
     if touched("ib_unload") or any(touched(name) for name in stages if name.startswith("stock_purge@")):
         scope.append("purge")
     return scope
-
-
-def _pipeline_name(stage: str) -> str:
-    return stage.split("@", 1)[0]
-
-
-def where_it_stands(journal: Any) -> Dict[str, Any]:
-    """From the journal alone: the last pipeline stage done (``reached``), stages left ``started``/``failed``
-    (``open``), and the transaction the ``site`` record describes (status, id, runs)."""
-    stages = _stages(journal)
-    reached = ""
-    open_stages = []
-    for name in sorted((n for n in stages if _pipeline_name(n) in PIPELINE),
-                       key=lambda n: (PIPELINE.index(_pipeline_name(n)), n)):
-        status = _dict(stages[name]).get("status")
-        if status == "done":
-            reached = name
-        elif status in ("started", "failed"):
-            open_stages.append("%s %s" % (name, status))
-    site = _dict(stages.get("site"))
-    data = _dict(site.get("data"))
-    return {"reached": reached, "open": open_stages,
-            "transaction": {"status": site.get("status") or "", "id": data.get("transaction") or "",
-                            "run_id": data.get("run_id") or "", "resumed_from": data.get("resumed_from") or "",
-                            "time": site.get("time") or ""}}
 
 
 def site_record(journal: Any, host: Any, outcome: Any = None, predictions: Any = None) -> Dict[str, Any]:
@@ -117,53 +84,6 @@ def site_record(journal: Any, host: Any, outcome: Any = None, predictions: Any =
     }
     rec.update(where_it_stands(journal))
     return rec
-
-
-def site_transaction(journal: Any, target: Any, running_kernel: Any = "") -> Dict[str, Any]:
-    """How this run goes on from the host's journal, for the target ``{flavor, version, kernel}`` validate decided.
-
-    * ``finished``: ``finalize`` done after the last ib_unload/stock_purge/ofed_install record, and
-      ``ofed_install`` done for this flavor/version/kernel: nothing destructive is redone.
-    * ``resume``: an open transaction (the ``site`` record ``started``: the run was interrupted, or ``failed``
-      in a later stage, or left for inspection) is carried on under its id. ``skip`` lists the destructive
-      stages it already finished: ``ib_unload`` and ``stock_purge`` when both are ``done`` after the last
-      ``finalize`` (stock_purge for the target kernel, ib_unload for the running one); when only ib_unload is,
-      it is redone (cheap and idempotent: modules may have come back since), so stock_purge finds the stack
-      unloaded. ofed_install and iscsi_scst are never skipped: they check the host's real state themselves.
-    """
-    stages = _stages(journal)
-    tgt = _dict(target)
-    kernel = str(tgt.get("kernel") or "")
-
-    def rec(name: str) -> Dict[str, Any]:
-        return _dict(stages.get(name))
-
-    fin, inst = rec("finalize"), rec("ofed_install")
-    idata = _dict(inst.get("data"))
-    last = max([str(rec(n).get("time") or "") for n in ("ib_unload", "stock_purge@" + kernel, "ofed_install")])
-    finished = bool(tgt) and fin.get("status") == "done" and inst.get("status") == "done" \
-        and idata.get("flavor") == tgt.get("flavor") and idata.get("release") == tgt.get("version") \
-        and idata.get("kernel") == kernel and last <= str(fin.get("time") or "")
-    site = rec("site")
-    sdata = _dict(site.get("data"))
-    resume = not finished and site.get("status") in OPEN_TRANSACTION and bool(sdata.get("transaction"))
-    after = str(fin.get("time") or "") if fin.get("status") == "done" else ""
-
-    def done_since(name: str) -> bool:
-        return rec(name).get("status") == "done" and str(rec(name).get("time") or "") > after
-
-    unload = rec("ib_unload")
-    unload_ok = done_since("ib_unload") and (not running_kernel
-                                             or _dict(unload.get("data")).get("kernel") in (None, running_kernel))
-    skip = ["ib_unload", "stock_purge"] if resume and unload_ok and done_since("stock_purge@" + kernel) else []
-    return {
-        "finished": finished,
-        "resume": resume,
-        "transaction": sdata.get("transaction") if resume else "",
-        "resumed_from": sdata.get("run_id") or "" if resume else "",
-        "interrupted_in": where_it_stands(journal)["open"] if resume else [],
-        "skip": skip,
-    }
 
 
 def _names(items: Any) -> str:
@@ -242,6 +162,19 @@ def site_controller(job: Any = None) -> Dict[str, Any]:
 def site_lock_holder_gone(lock: Any, me: Any) -> Optional[str]:
     """Why the run holding ``lock`` is known to be gone (judged on this controller), or None."""
     return controller_gone(lock, me)
+
+
+def site_fast_inputs(inputs: Any) -> Dict[str, str]:
+    """This run's bundle name and checksum and SCST source id as the controller knows them (the fast path's
+    inputs; a controller-side bundle or SCST archive is hashed here, once per run)."""
+    keys = ("bundle_path", "bundle_url", "bundle_checksum", "scst_path", "scst_url", "scst_checksum", "scst_git",
+            "scst_version")
+    return fast_inputs(**{k: str(_dict(inputs).get(k) or "") for k in keys})
+
+
+def site_converged_text(read: Any) -> str:
+    """The report message of a host the fast path found converged: what it read."""
+    return summary(_dict(read))
 
 
 def site_fleet(records: Any, hosts: Any) -> List[Dict[str, Any]]:
@@ -360,6 +293,8 @@ class FilterModule:
             "site_prediction": site_prediction,
             "site_controller": site_controller,
             "site_lock_holder_gone": site_lock_holder_gone,
+            "site_fast_inputs": site_fast_inputs,
+            "site_converged_text": site_converged_text,
             "site_fleet": site_fleet,
             "site_summary": site_summary,
             "site_markdown": site_markdown,

@@ -516,12 +516,14 @@ def assess(root: str, running: str, arch: str, target_kernel: Optional[str], kdi
 
 
 def query_packages(run: Callable[[List[str]], Tuple[Optional[int], str, str]], which: Which,
-                   errors: List[Dict[str, str]]) -> Tuple[List[Dict[str, Any]], Optional[str]]:
-    """Installed OFED packages from ``dpkg-query`` and ``rpm`` (both when both exist) and the main manager."""
+                   errors: List[Dict[str, str]], extra: Sequence[str] = ()) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+    """Installed OFED packages from ``dpkg-query`` and ``rpm`` (both when both exist) and the main manager;
+    ``extra``: more package names to ask both for."""
     packages = []  # type: List[Dict[str, Any]]
     manager = None  # type: Optional[str]
-    for tool, argv, parser, name in (("dpkg-query", pq.dpkg_argv(), pq.parse_dpkg_query, "dpkg"),
-                                     ("rpm", pq.rpm_argv(), pq.parse_rpm_query, "rpm")):
+    extra = tuple(extra)
+    for tool, argv, parser, name in (("dpkg-query", pq.dpkg_argv(pq.DEB_NAMES + extra), pq.parse_dpkg_query, "dpkg"),
+                                     ("rpm", pq.rpm_argv(pq.RPM_NAMES + extra), pq.parse_rpm_query, "rpm")):
         binary = which(tool)
         if not binary:
             continue
