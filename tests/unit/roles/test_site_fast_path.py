@@ -13,14 +13,11 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from playbook_run import REPO, run_playbook
 
 # site.yml imports every role, and build_prereqs uses community.general (the `ansible` package of .venv); the
-# ansible-core 2.18 venv has ansible-core only and cannot even parse the playbook: these runs need .venv.
-pytest.importorskip("ansible_collections.community.general",
-                    reason="playbooks/site.yml needs community.general (in .venv, not in .venv-2.18)")
+# ansible-core 2.18 venv has ansible-core only and cannot even parse the playbook, so `make test-unit-2.18`
+# leaves this file out (--ignore, Makefile) and `make test-unit-2.19` runs it.
 
 
 def run_site(tmp_path, *args):
