@@ -16,7 +16,8 @@ reason, and the module stops reading there):
 2. ``check_lock``: no site lock on the host (a run in progress, or one that died: the pipeline handles it);
 3. ``check_journal``: the journal's ``site`` transaction is finished (``site_transaction``, the same rule as
    the pipeline) for the bundle validate recorded, and that record is this run's bundle: same archive name,
-   flavor, wanted version, target kernel; no pipeline stage left ``started``/``failed``;
+   flavor, wanted version, target kernel; no pipeline stage left ``started``/``failed``; nothing finalize
+   left due that this run would do (``check_finalize``: a reboot it allows, a driver restart, a wrong stack);
 4. ``check_bundle``: the staged archive validate recorded is still there with the expected checksum;
 5. ``check_stack``: ``ofed_info -s`` names the flavor and version ofed_install recorded, its packages are
    installed (ofed-scripts, the stack's kernel package, the kernel headers validate named);
@@ -115,7 +116,33 @@ def check_journal(journal: Any, want: Dict[str, Any]) -> Dict[str, Any]:
     site = _dict(stages.get("site"))
     _need(site.get("status") not in OPEN_TRANSACTION,
           "the journal's site record is %s (an open transaction)" % site.get("status"))
+    check_finalize(_dict(_dict(stages.get("finalize")).get("data")), bool(want.get("reboot")))
     return vdata
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def check_finalize(fdata: Dict[str, Any], reboot_allowed: bool) -> None:
+    """What finalize left due, that a pipeline run would now do: a reboot this run allows on a host that can
+    load modules (finalize recorded no ``services_skipped`` reason), a driver restart on such a host, or a
+    loaded stack that was not the intended one. A reboot due on a host that cannot load modules (a container,
+    whose running kernel is the build machine's) or that this run does not allow would be reported again,
+    not done: that host is still converged."""
+    manageable = not fdata.get("services_skipped")
+    reboot = _dict(fdata.get("reboot"))
+    reasons = "; ".join(str(r) for r in reboot.get("reasons") or []) or "no reason recorded"
+    _need(not (manageable and reboot_allowed and _true(reboot.get("pending"))),
+          "finalize recorded a reboot still due (%s) and this run allows it (iser_ofed_site_reboot)" % reasons)
+    restart = _dict(fdata.get("restart"))
+    _need(not (manageable and _true(restart.get("pending"))),
+          "finalize recorded a driver restart still due (%s)" % (
+              "; ".join(str(r) for r in restart.get("reasons") or []) or "no reason recorded"))
+    modules = fdata.get("modules")
+    _need(not (isinstance(modules, dict) and modules.get("ok") is False),
+          "finalize found loaded modules that are not the intended stack's (%s)" % (
+              ", ".join(str(m) for m in modules.get("mismatches") or []) if isinstance(modules, dict) else ""))
 
 
 def check_bundle(vdata: Dict[str, Any], want: Dict[str, Any], archive_digest: Optional[str]) -> None:

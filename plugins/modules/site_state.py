@@ -81,6 +81,13 @@ options:
     description: C(iscsi_scst_force_rebuild) of this run (true is never converged).
     type: bool
     default: false
+  reboot:
+    description:
+      - C(finalize_reboot) (C(iser_ofed_site_reboot)) of this run. A reboot finalize recorded as still due, on a
+        host that can load modules, makes the host not converged when this is true (the pipeline's finalize
+        then reboots).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -236,6 +243,7 @@ def main():
             scst_install_method=dict(type="str", default="make_install"),
             scst_modules=dict(type="list", elements="str", default=["scst", "iscsi-scst", "isert-scst"]),
             scst_force_rebuild=dict(type="bool", default=False),
+            reboot=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

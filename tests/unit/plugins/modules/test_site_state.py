@@ -140,6 +140,38 @@ def test_an_open_transaction_is_not_converged(host):
     assert res["converged"] is False and "transaction is not finished" in res["reason"]
 
 
+def test_a_reboot_due_in_a_container_leaves_the_host_converged(host):
+    # the captured container's finalize recorded reboot.pending (its running kernel is the build machine's)
+    # and services_skipped: no run could reboot it, whatever iser_ofed_site_reboot says
+    fin = host.journal["stages"]["finalize"]["data"]
+    assert fin["reboot"]["pending"] is True and fin["services_skipped"]
+    assert host.run(reboot=True)["converged"] is True
+
+
+def test_a_reboot_due_that_this_run_allows_is_not_converged(host):
+    host.journal["stages"]["finalize"]["data"]["services_skipped"] = None  # a host that can load modules
+    host.write_journal()
+    assert host.run(reboot=False)["converged"] is True  # reported again by finalize, not done: nothing to do
+    res = host.run(reboot=True)
+    assert res["converged"] is False, res
+    assert res["reason"].startswith("finalize recorded a reboot still due (ofed_install installed the stack for "
+                                    "kernel %s" % KVER)
+    assert res["reason"].endswith("and this run allows it (iser_ofed_site_reboot)")
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"restart": {"pending": True, "reasons": ["mlx5_core loaded from the stock tree"]}},
+     "finalize recorded a driver restart still due (mlx5_core loaded from the stock tree)"),
+    ({"modules": {"ok": False, "mismatches": ["ib_core: stock"]}},
+     "finalize found loaded modules that are not the intended stack's (ib_core: stock)"),
+])
+def test_what_finalize_left_due_on_a_real_host_is_not_converged(host, data, words):
+    host.journal["stages"]["finalize"]["data"].update(dict(data, services_skipped=None))
+    host.write_journal()
+    res = host.run()
+    assert res["converged"] is False and res["reason"] == words, res["reason"]
+
+
 def test_a_changed_staged_bundle_is_not_converged(host):
     with open(host.archive, "a", encoding="utf-8") as handle:
         handle.write("changed\n")
