@@ -136,14 +136,13 @@ options:
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: Returns the plan (modules, interfaces, quarantine, installer argv); changes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - Meant to run under C(async)/C(poll=0); the C(iser.ofed.site) playbook does this when
     C(iser_ofed_site_detach) (C(auto), C(always)) asks for it.

@@ -29,6 +29,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - iser.ofed.attributes
 attributes:
   action:
     support: full
@@ -42,8 +43,6 @@ attributes:
     details: Writes nothing and reports no change (the site playbook runs it with C(check_mode=false)).
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 seealso:
   - module: iser.ofed.site_state
 author:

@@ -90,14 +90,13 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - iser.ofed.attributes
 attributes:
   check_mode:
     support: full
     details: Reads only; the same answer in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - Hashes the staged bundle archive (once per run per host, a second or two for a 400 MB MLNX_OFED bundle)
     and, through the drift checks, the quarantined stock files.
