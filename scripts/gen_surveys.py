@@ -48,8 +48,10 @@ PIPELINE = ("preflight", "validate", "build_prereqs", "ib_unload", "stock_purge"
 
 # One survey per job template: the playbook it runs (a role option that playbook sets itself, as a `name:` key,
 # is not asked: an extra variable would override it), the roles whose options it asks (None: every role under
-# roles/), and the playbook variables it asks, each with the playbook that reads it (its default is read from
-# that playbook, written there as `<variable> | default('<default>')`).
+# roles/), and the playbook variables it asks, each as (the playbook that reads it, its description, its
+# argument-spec-like type: {"type": "bool"}, {"type": "str", "choices": [...]}...). The default is read from
+# that playbook, where it is written as `<variable> | default(<literal>[, true])`; the same mapping rules as a
+# role option's apply (a list without choices is not asked: unmapped.md says so).
 TEMPLATES: dict[str, dict[str, Any]] = {
     "preflight": {
         "title": "iser.ofed preflight (read-only)",
@@ -61,6 +63,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
                 "Controller directory for the fleet report (one JSON per host, fleet-report.md and .html). "
                 "In an execution environment the job's filesystem is discarded: give a directory on a volume "
                 "exposed to the job, or rely on the set_stats artifact (iser_ofed_preflight).",
+                {"type": "str"},
             ),
         },
     },
@@ -74,7 +77,60 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "title": "iser.ofed site (every stage)",
         "playbook": "playbooks/site.yml",
         "roles": None,
-        "playbook_variables": {},
+        "playbook_variables": {
+            "iser_ofed_site_report_dir": (
+                "playbooks/site.yml",
+                "Controller directory for the fleet report (site-report.md and .html, one JSON per host). In an "
+                "execution environment the job's filesystem is discarded: give a directory on a volume exposed "
+                "to the job, or rely on the set_stats artifact (iser_ofed_site).",
+                {"type": "str"},
+            ),
+            "iser_ofed_site_serial": (
+                "playbooks/site.yml",
+                "The batches: a canary host, then percentages of the fleet (the play's serial).",
+                {"type": "list"},
+            ),
+            "iser_ofed_site_max_fail_percentage": (
+                "playbooks/site.yml",
+                "Percentage of a batch's hosts that may fail before the run stops (0: the first failed host "
+                "stops the run after its batch, so a bad bundle stops after the canary).",
+                {"type": "int"},
+            ),
+            "iser_ofed_site_fast_path": (
+                "playbooks/site.yml",
+                "Only read the hosts that are already converged (one read-only module each); false sends every "
+                "host through the whole pipeline.",
+                {"type": "bool"},
+            ),
+            "iser_ofed_site_detach": (
+                "playbooks/site.yml",
+                "Run unload, purge and install as a detached on-host job when the unload takes the management "
+                "NIC's driver along (auto), always, or never (the interlock then refuses such a host).",
+                {"type": "str", "choices": ["auto", "always", "never"]},
+            ),
+            "iser_ofed_site_detach_address_timeout": (
+                "playbooks/site.yml",
+                "Seconds the detached job waits for the management address to come back by itself before it "
+                "adds it again with ip.",
+                {"type": "int"},
+            ),
+            "iser_ofed_site_keep_failed": (
+                "playbooks/site.yml",
+                "Leave a failed host as it failed for inspection instead of rolling it back.",
+                {"type": "bool"},
+            ),
+            "iser_ofed_site_break_lock": (
+                "playbooks/site.yml",
+                "Take over the host's run lock even when its holder may still run (only when you know it is "
+                "gone).",
+                {"type": "bool"},
+            ),
+            "iser_ofed_site_lock_stale_after": (
+                "playbooks/site.yml",
+                "Seconds after which another run's lock counts as stale (0: never stale by age).",
+                {"type": "int"},
+            ),
+        },
     },
 }
 
@@ -141,19 +197,40 @@ def load_roles(root: str) -> dict[str, dict[str, Any]]:
     return specs
 
 
-def playbook_default(root: str, playbook: str, variable: str) -> str:
-    """The literal default a playbook gives ``variable`` (``variable | default('...')``)."""
+class _JinjaConstants(ast.NodeTransformer):
+    """Jinja2's ``true``/``false``/``none`` (any case) as Python constants, so literal_eval reads them."""
+
+    NAMES = {"true": True, "false": False, "none": None}
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:  # noqa: N802 (the NodeTransformer protocol)
+        if node.id.lower() in self.NAMES:
+            return ast.copy_location(ast.Constant(self.NAMES[node.id.lower()]), node)
+        return node
+
+
+def playbook_default(root: str, playbook: str, variable: str) -> Any:
+    """The literal default a playbook gives ``variable`` (``variable | default(<literal>[, true])``)."""
     path = os.path.join(root, playbook)
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
         raise SurveyError(f"{playbook}: cannot read it for {variable}: {exc}") from exc
-    match = re.search(re.escape(variable) + r"\s*\|\s*default\(\s*'([^']*)'\s*\)", text)
-    if not match:
-        raise SurveyError(f"{playbook} does not read {variable} | default('...'): update TEMPLATES in "
-                          f"scripts/gen_surveys.py")
-    return match.group(1)
+    for match in re.finditer(re.escape(variable) + r"\s*\|\s*default\(", text):
+        # the argument list: up to the parenthesis that closes default( (literals hold no parentheses here)
+        depth, end = 1, match.end()
+        while end < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        try:
+            call = _JinjaConstants().visit(
+                ast.parse(f"f({' '.join(text[match.end():end - 1].split())})", mode="eval")).body
+            if isinstance(call, ast.Call) and call.args:
+                return ast.literal_eval(call.args[0])
+        except (SyntaxError, ValueError):
+            continue
+    raise SurveyError(f"{playbook} does not read {variable} | default(<literal>): update TEMPLATES in "
+                      f"scripts/gen_surveys.py")
 
 
 def playbook_sets(root: str, playbook: str, names: list[str]) -> list[str]:
@@ -311,9 +388,14 @@ def build(root: str) -> tuple[dict[str, dict[str, Any]], str]:
                 f"{question['question_description']} Collection-wide input; the survey answer sets "
                 f"{', '.join(users[variable])}.").strip()
         playbook_questions = []
-        for variable, (playbook, description) in config["playbook_variables"].items():
+        for variable, (playbook, description, option) in config["playbook_variables"].items():
+            if not os.path.isfile(os.path.join(root, playbook)) and playbook == config["playbook"]:
+                continue  # the playbook does not exist yet: the note above says to regenerate once it does
             default = playbook_default(root, playbook, variable)
-            question = _question(variable, f"{description} (read by {playbook})", {"type": "str"}, default, True)[0]
+            question, reason = _question(variable, f"{description} (read by {playbook})", option, default, True)
+            if question is None:
+                unmapped.setdefault(f"{playbook}: {variable}", []).append(reason)
+                continue
             playbook_questions.append(question)
         spec = list(collection.values()) + playbook_questions + role_questions
         problems = validate_survey({"name": template, "description": "", "spec": spec})

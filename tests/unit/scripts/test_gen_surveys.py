@@ -79,13 +79,52 @@ def test_playbook_variables_and_wrappers_exist(gen):
     """Each survey's playbook variables are read by the playbook named, and each job template whose playbook
     exists has its AWX wrapper, which imports it."""
     for template, config in gen.TEMPLATES.items():
-        for variable, (playbook, _description) in config["playbook_variables"].items():
+        for variable, (playbook, _description, _option) in config["playbook_variables"].items():
             assert gen.playbook_default(REPO, playbook, variable) is not None
         if os.path.isfile(os.path.join(REPO, config["playbook"])):
             wrapper = os.path.join(REPO, "awx", f"{template}.yml")
             assert os.path.isfile(wrapper), f"playbooks/{template}.yml exists: add awx/{template}.yml"
             with open(wrapper, encoding="utf-8") as handle:
                 assert re.search(rf"import_playbook:\s*iser\.ofed\.{template}\s*$", handle.read(), re.M)
+
+
+def test_the_site_survey_asks_the_site_playbook_variables_with_their_types_and_defaults(gen):
+    """The site playbook's own inputs (not role options) are asked with the playbook's defaults, typed as the
+    playbook checks them; the serial list cannot be a survey answer and unmapped.md says so."""
+    with open(os.path.join(REPO, "awx", "surveys", "site.json"), encoding="utf-8") as handle:
+        spec = {q["variable"]: q for q in json.load(handle)["spec"]}
+    assert spec["iser_ofed_site_fast_path"]["type"] == "multiplechoice"
+    assert spec["iser_ofed_site_fast_path"]["default"] == "true"
+    assert spec["iser_ofed_site_keep_failed"]["default"] == "false"
+    assert spec["iser_ofed_site_detach"]["choices"] == ["auto", "always", "never"]
+    assert spec["iser_ofed_site_detach"]["default"] == "auto"
+    assert spec["iser_ofed_site_max_fail_percentage"]["type"] == "integer"
+    assert spec["iser_ofed_site_max_fail_percentage"]["default"] == 0
+    assert spec["iser_ofed_site_lock_stale_after"]["default"] == 86400
+    assert spec["iser_ofed_site_report_dir"]["default"] == "iser-ofed-reports"
+    assert "iser_ofed_site_serial" not in spec
+    with open(os.path.join(REPO, "awx", "surveys", "unmapped.md"), encoding="utf-8") as handle:
+        assert "`playbooks/site.yml`: `iser_ofed_site_serial`: list without choices" in handle.read()
+
+
+@pytest.mark.parametrize("expression, default", [
+    ("x | default('auto', true)", "auto"),
+    ("x | default(true)", True),
+    ("(x | default(False)) | bool", False),
+    ("x | default(90) | int", 90),
+    ("x | default([1, '25%', '100%'], true)", [1, "25%", "100%"]),
+    ("x | default(none)", None),
+    ("y | default(1) and x\n  | default(\n    'two' )", "two"),
+])
+def test_playbook_default_reads_the_literal_the_playbook_gives(gen, tmp_path, expression, default):
+    (tmp_path / "p.yml").write_text(f"- debug:\n    msg: \"{{{{ {expression} }}}}\"\n", encoding="utf-8")
+    assert gen.playbook_default(str(tmp_path), "p.yml", "x") == default
+
+
+def test_playbook_default_refuses_a_template_default(gen, tmp_path):
+    (tmp_path / "p.yml").write_text("- debug:\n    msg: \"{{ x | default(y) }}\"\n", encoding="utf-8")
+    with pytest.raises(gen.SurveyError, match=r"does not read x \| default\(<literal>\)"):
+        gen.playbook_default(str(tmp_path), "p.yml", "x")
 
 
 def test_check_mode_reports_a_changed_spec_and_how_to_regenerate(gen, tmp_path, capsys):
