@@ -180,7 +180,9 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
     * ``extra_known_keys``: more keys the bundle knows (e.g. those of its other ``docs/conf/*.conf`` files).
     * ``manual``: ``base_text`` is the user's own package selection (role variable ``ofed_install_conf``), not
       the bundle's: a forced ``ofed-scripts=y`` is then explained by a warning for classic OFED too (MLNX_OFED
-      always warns, since any MLNX_OFED conf here is a manual selection).
+      always warns, since any MLNX_OFED conf here is a manual selection), and its keys that neither
+      ``extra_known_keys`` (the bundle's conf files) nor the release list are named in a warning (not refused:
+      a selection of the user's may name packages of its platform; checked only when the bundle lists keys).
 
     Returns ``{packages: [[key, value], ...], source, warnings, forced}``; raises :class:`OfedConfError` for an
     unknown key, a bad value, or a change that would break the SCST build (removing ofed-scripts or the kernel
@@ -203,7 +205,20 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
             conf[key] = "y"
     else:
         source = "user selection"
-    known = known_keys(flavor, release, list(extra_known_keys) + (list(base) if base else []))
+    bundle_keys = list(extra_known_keys)
+    if manual and base is not None and bundle_keys:
+        # The user's own selection is taken as given (it may name packages of its own platform), but a key that
+        # neither the bundle's conf files nor the release list is most likely a typo the installer would skip.
+        release_known = known_keys(flavor, release, bundle_keys)
+        strays = [k for k in base if k not in release_known and not is_special_key(k, flavor, release)]
+        if strays:
+            warnings.append("%s lists key(s) the bundle does not: %s. The installer prints 'Unsupported package: "
+                            "<key>' for an unknown key and skips it, so check their spelling%s" % (
+                                source, ", ".join(strays), "".join(
+                                    "; %s: did you mean %s?" % (k, " or ".join(close)) for k, close in
+                                    ((k, difflib.get_close_matches(k, release_known, n=2, cutoff=0.6))
+                                     for k in strays) if close)))
+    known = known_keys(flavor, release, bundle_keys + (list(base) if base else []))
     protected = {OFED_SCRIPTS: OFED_SCRIPTS_WHY}
     if flavor == "ofed":
         kpkg, kdevel = kernel_packages(release)

@@ -212,3 +212,26 @@ def test_parse_conf_skips_comments_and_blanks():  # constructed input
 def test_unknown_classic_release_refused(release):
     with pytest.raises(oc.OfedConfError, match="not a classic OFED release"):
         oc.package_set("ofed", release)
+
+
+def test_user_conf_keys_the_bundle_does_not_list_are_named_in_a_warning():
+    """ofed_install_conf (the user's file) is taken as given, but a key neither the bundle's conf (here the real
+    OFED-3.5 docs/ofed.conf-example) nor the release lists is named, with the close match: install.pl would
+    only print 'Unsupported package' and skip it."""
+    example = read_fixture("release-notes", "OFED-3.5_ofed.conf-example")
+    bundle_keys = [k for k, _v in oc.parse_conf(example).items()]
+    mine = "ofed-scripts=y\ncompat-rdma=y\ncompat-rdma-devel=y\nlibibverb=y\nipoib=y\nprefix=/usr\nmy-own-tool=y\n"
+    result = oc.package_set("ofed", "3.5", base_text=mine, base_source="ofed_install_conf /root/ofed.conf",
+                            extra_known_keys=bundle_keys, manual=True)
+    strays = [w for w in result["warnings"] if "does not" in w]
+    assert len(strays) == 1
+    assert strays[0].startswith("ofed_install_conf /root/ofed.conf lists key(s) the bundle does not: libibverb, "
+                                "my-own-tool.")
+    assert "libibverb: did you mean libibverbs" in strays[0]
+    # taken as given: the strays stay in ofed.conf (prefix is a special setting, not a stray)
+    assert dict(result["packages"])["libibverb"] == "y" and dict(result["packages"])["my-own-tool"] == "y"
+    # the bundle's own conf as the base, or no bundle key list to compare with: no such warning
+    assert not [w for w in oc.package_set("ofed", "3.5", base_text=example, base_source="docs/ofed.conf-example",
+                                          extra_known_keys=bundle_keys)["warnings"] if "does not" in w]
+    assert not [w for w in oc.package_set("ofed", "3.5", base_text=mine, base_source="ofed_install_conf x",
+                                          manual=True)["warnings"] if "does not" in w]
