@@ -180,9 +180,10 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
     * ``extra_known_keys``: more keys the bundle knows (e.g. those of its other ``docs/conf/*.conf`` files).
     * ``manual``: ``base_text`` is the user's own package selection (role variable ``ofed_install_conf``), not
       the bundle's: a forced ``ofed-scripts=y`` is then explained by a warning for classic OFED too (MLNX_OFED
-      always warns, since any MLNX_OFED conf here is a manual selection), and its keys that neither
-      ``extra_known_keys`` (the bundle's conf files) nor the release list are named in a warning (not refused:
-      a selection of the user's may name packages of its platform; checked only when the bundle lists keys).
+      always warns, since any MLNX_OFED conf here is a manual selection); for classic OFED, its keys that
+      neither ``extra_known_keys`` (the bundle's conf files) nor the release list are named in a warning (not
+      refused; checked only when the bundle lists keys; not for MLNX_OFED, whose DEB selections name DEB
+      packages while its docs/conf files name RPM ones).
 
     Returns ``{packages: [[key, value], ...], source, warnings, forced}``; raises :class:`OfedConfError` for an
     unknown key, a bad value, or a change that would break the SCST build (removing ofed-scripts or the kernel
@@ -206,9 +207,10 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
     else:
         source = "user selection"
     bundle_keys = list(extra_known_keys)
-    if manual and base is not None and bundle_keys:
-        # The user's own selection is taken as given (it may name packages of its own platform), but a key that
-        # neither the bundle's conf files nor the release list is most likely a typo the installer would skip.
+    if flavor == "ofed" and manual and base is not None and bundle_keys:
+        # The user's own selection is taken as given, but a key that neither the bundle's conf files nor the
+        # release list is most likely a typo install.pl would skip. Not for MLNX_OFED: its DEB installer's
+        # selection (``mlnxofedinstall -p``) names DEB packages, while docs/conf/*.conf name RPM ones.
         release_known = known_keys(flavor, release, bundle_keys)
         strays = [k for k in base if k not in release_known and not is_special_key(k, flavor, release)]
         if strays:

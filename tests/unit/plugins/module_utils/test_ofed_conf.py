@@ -235,3 +235,14 @@ def test_user_conf_keys_the_bundle_does_not_list_are_named_in_a_warning():
                                           extra_known_keys=bundle_keys)["warnings"] if "does not" in w]
     assert not [w for w in oc.package_set("ofed", "3.5", base_text=mine, base_source="ofed_install_conf x",
                                           manual=True)["warnings"] if "does not" in w]
+
+
+def test_mlnx_user_conf_with_deb_names_is_not_compared_with_the_bundles_rpm_names():
+    """MLNX_OFED's DEB installer writes DEB names (mlnxofedinstall -p) while the real 5.0 DEB bundle's
+    docs/conf/ofed-all.conf names RPM packages: no 'does not list' warning there, only ofed-scripts'."""
+    bundle_keys = list(oc.parse_conf(read_fixture("mlnx-ofed", "MLNX_OFED_LINUX-5.0-2.1.8.0-ubuntu20.04-x86_64",
+                                                  "bundle", "docs", "conf", "ofed-all.conf")))
+    assert "mlnx-ofed-kernel-dkms" not in bundle_keys
+    result = oc.package_set("mlnx_ofed", "5.0-2.1.8.0", base_text=USER_CONF, base_source="ofed_install_conf x",
+                            extra_known_keys=bundle_keys, manual=True)
+    assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("ofed-scripts was added")
