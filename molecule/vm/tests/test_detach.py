@@ -12,10 +12,10 @@ import datetime
 import json
 import os
 
-# The cases side_effect.yml ran (VM_DETACH_CASES, default fail: CI's time budget; docs/testbed.md). A case's
+# The cases side_effect.yml ran (VM_DETACH_CASES, default none: CI's time budget; docs/testbed.md). A case's
 # test is collected when the case ran, as `make test MOLECULE_SLOW=vm` leaves out a scenario: by the run's
 # configuration, never by what the run left behind.
-CASES = os.environ.get("VM_DETACH_CASES", "").split() or ["fail"]
+CASES = [case for case in os.environ.get("VM_DETACH_CASES", "none").split() if case != "none"]
 assert set(CASES) <= {"never", "auto", "fail"}, CASES
 
 
@@ -73,7 +73,7 @@ if "auto" in CASES:
     test_auto_detaches_drops_the_nic_and_finishes = check_auto_detaches_drops_the_nic_and_finishes
 
 
-def test_failing_installer_rolls_back_by_itself_then_the_controller(snap, evidence):
+def check_failing_installer_rolls_back_by_itself_then_the_controller(snap, evidence):
     ctl = controller(evidence, "fail")
     before, after = snap("detach_fail_before"), snap("detach_fail_after")
     job = ctl["job"]
@@ -104,3 +104,8 @@ def test_failing_installer_rolls_back_by_itself_then_the_controller(snap, eviden
         ("install", "started"), ("install", "failed")]
     outage = (_at(steps, "install", "failed") - _at(steps, "unload", "started")).total_seconds()
     assert sum(r["seconds"] for r in ctl["rounds"]) >= outage > 0, (ctl["rounds"], outage)
+
+
+if "fail" in CASES:
+    test_failing_installer_rolls_back_by_itself_then_the_controller = (
+        check_failing_installer_rolls_back_by_itself_then_the_controller)
