@@ -128,8 +128,9 @@ sanity: venv  ## ansible-test sanity on a staged copy of the tracked files
 	bash scripts/sanity.sh
 
 # Scenarios to leave out of `make test-molecule`, e.g. `make test MOLECULE_SLOW=vm` for a fast loop: `vm` boots
-# a QEMU VM under TCG (no nested KVM here) and takes about 43 minutes (docs/testbed.md). CI runs them all,
-# MOLECULE_JOBS at a time: `vm` in one lane, the container scenarios in the other (scripts/molecule-all.sh).
+# a QEMU VM under TCG (no nested KVM here) and takes about 30 minutes alone, 50 beside the container scenarios
+# (docs/testbed.md). CI runs them all, MOLECULE_JOBS at a time: `vm` in one lane, the container scenarios in
+# the other (scripts/molecule-all.sh).
 MOLECULE_SLOW ?=
 MOLECULE_JOBS ?= 2
 
@@ -137,7 +138,7 @@ test-molecule: venv images vm collection  ## every Molecule scenario under molec
 	MOLECULE=$(VENV)/bin/molecule MOLECULE_SLOW="$(MOLECULE_SLOW)" MOLECULE_JOBS=$(MOLECULE_JOBS) \
 		bash scripts/molecule-all.sh
 
-test-vm: venv vm collection  ## the real-kernel scenario on the QEMU VM (about 43 minutes under TCG)
+test-vm: venv vm collection  ## the real-kernel scenario on the QEMU VM (about 30 minutes under TCG; VM_DETACH_CASES="auto fail": 43)
 	$(VENV)/bin/molecule test -s vm
 
 test-scenario: venv images collection  ## one Molecule scenario: make test-scenario S=<name>

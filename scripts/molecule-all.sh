@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Run every Molecule scenario under molecule/ (`make test-molecule`), MOLECULE_JOBS at a time (default 2).
 #
-# Why in parallel: the `vm` scenario boots a QEMU VM under TCG and takes about 43 minutes on its own, mostly
-# the guest's emulated CPU; the container scenarios together take about 37 minutes, mostly the controller
-# and podman. One after the other they overran CI's budget (88 min for `make test` against 75); side by side
-# on two cores they share the machine instead of waiting for each other.
+# Why in parallel: the `vm` scenario boots a QEMU VM under TCG, mostly the guest's emulated CPU; the container
+# scenarios are mostly the controller and podman. Side by side they fill each other's idle gaps: measured
+# 2026-12-06, 80 minutes one after the other, 61 two at a time. Both lanes keep the two cores busy, so a
+# third lane would not help: only less work does (docs/testbed.md).
 #
 # Scheduling: longest first (the order in MOLECULE_ORDER, then any other scenario in name order), so `vm`
 # starts at once and the container scenarios run in the other lane. Each scenario's output goes to

@@ -39,17 +39,15 @@ record() {  # record <name> <result> <seconds>
 }
 
 join_background() {
-    local i rc
+    local i rc result
     for i in "${!bg_pids[@]}"; do
         rc=0
         wait "${bg_pids[i]}" || rc=$?
         printf '\n== output of background step %s (%s):\n' "${bg_names[i]}" "${bg_logs[i]}"
         cat "${bg_logs[i]}"
-        if ((rc == 0)); then
-            record "${bg_names[i]}" PASS "$(($(cat "${bg_logs[i]}.end") - bg_starts[i]))"
-        else
-            record "${bg_names[i]}" "FAIL (exit $rc)" "$(($(cat "${bg_logs[i]}.end") - bg_starts[i]))"
-        fi
+        result=PASS
+        ((rc == 0)) || result="FAIL (exit $rc)"
+        record "${bg_names[i]}" "$result" "$(($(cat "${bg_logs[i]}.end") - bg_starts[i]))"
     done
     bg_pids=() bg_names=() bg_starts=() bg_logs=()
 }

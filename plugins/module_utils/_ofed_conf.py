@@ -154,9 +154,14 @@ def _split_entry(entry: Any) -> Tuple[str, Optional[str]]:
     return text, None
 
 
+def _close_matches(key: str, known: Sequence[str], n: int = 3) -> List[str]:
+    """The known keys ``key`` is most likely a misspelling of."""
+    return difflib.get_close_matches(key, list(known), n=n, cutoff=0.6)
+
+
 def _refuse_unknown(key: str, flavor: str, release: str, known: Sequence[str], variable: str) -> None:
     """Refuse ``key``, naming the role variable that lists it and the fix."""
-    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    close = _close_matches(key, known)
     name = "MLNX_OFED" if flavor == "mlnx_ofed" else "OFED"
     msg = "%s: unknown ofed.conf key %r for %s %s" % (variable, key, name, release)
     msg += ("; close matches: %s" % ", ".join(close)) if close else "; no close match"
@@ -214,12 +219,14 @@ def package_set(flavor: str, release: str, base_text: Optional[str] = None, base
         release_known = known_keys(flavor, release, bundle_keys)
         strays = [k for k in base if k not in release_known and not is_special_key(k, flavor, release)]
         if strays:
+            hints = ""
+            for key in strays:
+                close = _close_matches(key, release_known, n=2)
+                if close:
+                    hints += "; %s: did you mean %s?" % (key, " or ".join(close))
             warnings.append("%s lists key(s) the bundle does not: %s. The installer prints 'Unsupported package: "
                             "<key>' for an unknown key and skips it, so check their spelling%s" % (
-                                source, ", ".join(strays), "".join(
-                                    "; %s: did you mean %s?" % (k, " or ".join(close)) for k, close in
-                                    ((k, difflib.get_close_matches(k, release_known, n=2, cutoff=0.6))
-                                     for k in strays) if close)))
+                                source, ", ".join(strays), hints))
     known = known_keys(flavor, release, bundle_keys + (list(base) if base else []))
     protected = {OFED_SCRIPTS: OFED_SCRIPTS_WHY}
     if flavor == "ofed":
